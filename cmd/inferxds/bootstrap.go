@@ -1,0 +1,40 @@
+package main
+
+import (
+	"github.com/spf13/cobra"
+
+	bootstrap "github.com/inferxds/inferxds/envoy-bootstrap"
+)
+
+func newBootstrapCommand() *cobra.Command {
+	var p bootstrap.Params
+	var grpcFormat bool
+	cmd := &cobra.Command{
+		Use:   "bootstrap --node-id ID --zone Z --xds-address HOST:PORT",
+		Short: "Print an Envoy bootstrap (or, with --grpc, a gRPC xDS bootstrap) for one node",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			render := bootstrap.Envoy
+			if grpcFormat {
+				render = bootstrap.GRPC
+			}
+			out, err := render(p)
+			if err != nil {
+				return err
+			}
+			_, err = cmd.OutOrStdout().Write(out)
+			return err
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&p.NodeID, "node-id", "", "node id, unique per proxy or client")
+	f.StringVar(&p.Zone, "zone", "", "the node's zone; it selects the node group (what the node receives)")
+	f.StringVar(&p.XDSAddress, "xds-address", "", "control plane gRPC address, HOST:PORT")
+	f.StringVar(&p.Cluster, "cluster", bootstrap.DefaultCluster, "node cluster (the fleet of like proxies)")
+	f.Uint16Var(&p.AdminPort, "admin-port", bootstrap.DefaultAdminPort, "Envoy admin port on 127.0.0.1")
+	f.BoolVar(&grpcFormat, "grpc", false, "print a gRPC-Go xDS bootstrap JSON (GRPC_XDS_BOOTSTRAP) instead")
+	for _, name := range []string{"node-id", "zone", "xds-address"} {
+		_ = cmd.MarkFlagRequired(name)
+	}
+	return cmd
+}

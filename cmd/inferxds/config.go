@@ -1,0 +1,104 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+	"github.com/spf13/viper"
+)
+
+// config holds the settings of serve and plan. Each comes, in this order of
+// precedence, from its flag, its environment variable, the --config file, or
+// the flag's default.
+type config struct {
+	PolicyDir      string        `mapstructure:"policyDir"`
+	Fleet          string        `mapstructure:"fleet"`
+	XDSAddress     string        `mapstructure:"xdsAddress"`
+	MetricsAddress string        `mapstructure:"metricsAddress"`
+	Debounce       time.Duration `mapstructure:"debounce"`
+	MaxDelay       time.Duration `mapstructure:"maxDelay"`
+	ReadyFile      string        `mapstructure:"readyFile"`
+}
+
+// setting ties a flag to its key in the config file.
+type setting struct{ flag, key string }
+
+var settings = []setting{
+	{"policy-dir", "policyDir"},
+	{"fleet", "fleet"},
+	{"xds-address", "xdsAddress"},
+	{"metrics-address", "metricsAddress"},
+	{"debounce", "debounce"},
+	{"max-delay", "maxDelay"},
+	{"ready-file", "readyFile"},
+}
+
+const (
+	envPrefix  = "INFERXDS_"
+	configFlag = "config"
+)
+
+// envName is a flag's environment variable: --policy-dir → INFERXDS_POLICY_DIR.
+func envName(flag string) string {
+	return envPrefix + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
+}
+
+func addConfigFlag(flags *pflag.FlagSet) {
+	flags.String(configFlag, "", "YAML file with settings (keys: "+configKeys()+"); flags and INFERXDS_* variables override it")
+}
+
+func configKeys() string {
+	keys := make([]string, len(settings))
+	for i, s := range settings {
+		keys[i] = s.key
+	}
+	return strings.Join(keys, ", ")
+}
+
+// loadConfig resolves the settings for the flags in flags. A setting whose
+// flag the command lacks keeps its zero value. Unknown keys in the config
+// file are errors, so a typo does not silently fall back to a default.
+func loadConfig(flags *pflag.FlagSet) (config, error) {
+	v := viper.New()
+	for _, s := range settings {
+		if err := bindSetting(v, flags, s); err != nil {
+			return config{}, err
+		}
+	}
+	path, err := readConfigFile(v, flags)
+	if err != nil {
+		return config{}, err
+	}
+	var c config
+	if err := v.UnmarshalExact(&c); err != nil {
+		return config{}, fmt.Errorf("settings (config file %q, INFERXDS_* environment): %w", path, err)
+	}
+	return c, nil
+}
+
+func bindSetting(v *viper.Viper, flags *pflag.FlagSet, s setting) error {
+	f := flags.Lookup(s.flag)
+	if f == nil {
+		return nil
+	}
+	if err := v.BindPFlag(s.key, f); err != nil {
+		return err
+	}
+	return v.BindEnv(s.key, envName(s.flag))
+}
+
+// readConfigFile reads the --config file, if any, and returns its path.
+func readConfigFile(v *viper.Viper, flags *pflag.FlagSet) (string, error) {
+	path, err := flags.GetString(configFlag)
+	if err != nil || path == "" {
+		return "", nil
+	}
+	v.SetConfigFile(path)
+	v.SetConfigType("yaml")
+	if err := v.ReadInConfig(); err != nil {
+		return "", fmt.Errorf("config file %s: %w", path, err)
+	}
+	return path, nil
+}

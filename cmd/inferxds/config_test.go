@@ -1,0 +1,108 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// serveConfig resolves serve's settings from args, the environment and,
+// when configYAML is not empty, a config file holding it.
+func serveConfig(t *testing.T, configYAML string, args ...string) (config, error) {
+	t.Helper()
+	if configYAML != "" {
+		path := filepath.Join(t.TempDir(), "inferxds.yaml")
+		if err := os.WriteFile(path, []byte(configYAML), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		args = append(args, "--config", path)
+	}
+	cmd := newServeCommand()
+	if err := cmd.ParseFlags(args); err != nil {
+		t.Fatal(err)
+	}
+	return loadConfig(cmd.Flags())
+}
+
+const fullConfigFile = `
+policyDir: /file/policy
+fleet: /file/fleet.yaml
+xdsAddress: 127.0.0.1:1001
+metricsAddress: 127.0.0.1:2001
+debounce: 150ms
+maxDelay: 2s
+`
+
+func TestConfigDefaults(t *testing.T) {
+	got, err := serveConfig(t, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := config{XDSAddress: "127.0.0.1:18000", MetricsAddress: "127.0.0.1:9090", Debounce: 100 * time.Millisecond, MaxDelay: 500 * time.Millisecond}
+	if got != want {
+		t.Errorf("defaults = %+v, want %+v", got, want)
+	}
+}
+
+func TestConfigFileSetsEverySetting(t *testing.T) {
+	got, err := serveConfig(t, fullConfigFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := config{PolicyDir: "/file/policy", Fleet: "/file/fleet.yaml", XDSAddress: "127.0.0.1:1001", MetricsAddress: "127.0.0.1:2001", Debounce: 150 * time.Millisecond, MaxDelay: 2 * time.Second}
+	if got != want {
+		t.Errorf("from file = %+v, want %+v", got, want)
+	}
+}
+
+func TestEnvironmentOverridesConfigFile(t *testing.T) {
+	t.Setenv("INFERXDS_POLICY_DIR", "/env/policy")
+	t.Setenv("INFERXDS_FLEET", "/env/fleet.yaml")
+	t.Setenv("INFERXDS_XDS_ADDRESS", "127.0.0.1:1002")
+	t.Setenv("INFERXDS_METRICS_ADDRESS", "127.0.0.1:2002")
+	t.Setenv("INFERXDS_DEBOUNCE", "250ms")
+	t.Setenv("INFERXDS_MAX_DELAY", "3s")
+	got, err := serveConfig(t, fullConfigFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := config{PolicyDir: "/env/policy", Fleet: "/env/fleet.yaml", XDSAddress: "127.0.0.1:1002", MetricsAddress: "127.0.0.1:2002", Debounce: 250 * time.Millisecond, MaxDelay: 3 * time.Second}
+	if got != want {
+		t.Errorf("env over file = %+v, want %+v", got, want)
+	}
+}
+
+func TestFlagsOverrideEnvironment(t *testing.T) {
+	t.Setenv("INFERXDS_XDS_ADDRESS", "127.0.0.1:1002")
+	t.Setenv("INFERXDS_DEBOUNCE", "250ms")
+	got, err := serveConfig(t, fullConfigFile, "--xds-address", "127.0.0.1:1003", "--debounce", "50ms")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.XDSAddress != "127.0.0.1:1003" || got.Debounce != 50*time.Millisecond {
+		t.Errorf("flags did not win: %+v", got)
+	}
+	if got.MetricsAddress != "127.0.0.1:2001" || got.MaxDelay != 2*time.Second {
+		t.Errorf("settings without flag or env must come from the file: %+v", got)
+	}
+}
+
+func TestConfigFileProblemsAreErrors(t *testing.T) {
+	for name, file := range map[string]string{
+		"misspelt key": "xdsAdress: 127.0.0.1:1\n",
+		"bad duration": "debounce: soon\n",
+		"not YAML":     "debounce: [\n",
+	} {
+		t.Run(name, func(t *testing.T) {
+			if got, err := serveConfig(t, file); err == nil {
+				t.Errorf("accepted, giving %+v", got)
+			}
+		})
+	}
+	_, err := serveConfig(t, "", "--config", filepath.Join(t.TempDir(), "missing.yaml"))
+	if err == nil || !strings.Contains(err.Error(), "missing.yaml") {
+		t.Errorf("missing config file: err = %v", err)
+	}
+}

@@ -1,0 +1,208 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/spf13/cobra"
+
+	"github.com/inferxds/inferxds/drpolicy"
+	"github.com/inferxds/inferxds/snapshot"
+	"github.com/inferxds/inferxds/topology"
+	"github.com/inferxds/inferxds/xds"
+)
+
+// shutdownGrace is how long streams and HTTP requests get to finish on
+// SIGINT/SIGTERM before they are cut.
+const shutdownGrace = 5 * time.Second
+
+// Source names, as /status and the inferxds_source_error metric show them.
+const (
+	sourcePolicy = "policy"
+	sourceFleet  = "fleet"
+)
+
+func newServeCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Serve xDS for the policy and fleet, hot-reloading them when they change",
+		Long: "With neither --policy-dir nor --fleet, serves the embedded example, unwatched. " +
+			"A policy directory or fleet file that is given is watched; a broken edit is " +
+			"logged and refused, and the last good configuration stays in service.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := loadConfig(cmd.Flags())
+			if err != nil {
+				return err
+			}
+			return serve(cmd.Context(), cfg, cmd.ErrOrStderr())
+		},
+	}
+	f := cmd.Flags()
+	addSourceFlags(f)
+	f.String("xds-address", "127.0.0.1:18000", "gRPC (ADS) listen address; port 0 picks a free port")
+	f.String("metrics-address", "127.0.0.1:9090", "HTTP listen address for /metrics, /healthz and /status")
+	f.Duration("debounce", 100*time.Millisecond, "quiet time after a change before translating")
+	f.Duration("max-delay", 500*time.Millisecond, "longest a change waits while changes keep coming")
+	f.String("ready-file", "", "write the listening addresses as JSON to this file once serving")
+	addConfigFlag(f)
+	return cmd
+}
+
+// controlPlane is one running serve: the xDS server, the controller feeding
+// it and the HTTP server beside it.
+type controlPlane struct {
+	cfg     config
+	logger  *slog.Logger
+	server  *xds.Server
+	ctrl    *xds.Controller
+	xdsLis  net.Listener
+	httpLis net.Listener
+}
+
+func serve(ctx context.Context, cfg config, logw io.Writer) error {
+	logger := slog.New(slog.NewTextHandler(logw, nil))
+	fleet, pol, err := cfg.sources().load()
+	if err != nil {
+		return err
+	}
+	cp, err := listen(cfg, logger)
+	if err != nil {
+		return err
+	}
+	cp.ctrl.UpdateFleet(fleet)
+	cp.ctrl.UpdatePolicy(pol)
+	if err := writeReadyFile(cfg.ReadyFile, cp.xdsLis.Addr(), cp.httpLis.Addr()); err != nil {
+		cp.xdsLis.Close()
+		cp.httpLis.Close()
+		return err
+	}
+	return cp.run(ctx)
+}
+
+func listen(cfg config, logger *slog.Logger) (*controlPlane, error) {
+	registry := prometheus.NewRegistry()
+	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	server := xds.NewServer(xds.ServerConfig{Logger: logger, Registry: registry, Validate: snapshot.Validate})
+	translator := snapshot.NewTranslator()
+	cp := &controlPlane{
+		cfg:    cfg,
+		logger: logger,
+		server: server,
+		ctrl: xds.NewController(server, xds.ControllerConfig{
+			Translate: translator.Translate, Holdoff: cfg.Debounce, MaxDelay: cfg.MaxDelay, Logger: logger,
+		}),
+	}
+	var err error
+	if cp.xdsLis, err = net.Listen("tcp", cfg.XDSAddress); err != nil {
+		return nil, fmt.Errorf("xds address: %w", err)
+	}
+	if cp.httpLis, err = net.Listen("tcp", cfg.MetricsAddress); err != nil {
+		cp.xdsLis.Close()
+		return nil, fmt.Errorf("metrics address: %w", err)
+	}
+	logger.Info("serving xDS", "address", cp.xdsLis.Addr().String())
+	logger.Info("serving metrics", "address", cp.httpLis.Addr().String())
+	return cp, nil
+}
+
+// run serves until ctx ends or a part fails, then stops every part.
+func (cp *controlPlane) run(ctx context.Context) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	httpServer := &http.Server{Handler: cp.httpHandler(), ReadHeaderTimeout: 5 * time.Second}
+	var wg sync.WaitGroup
+	fail := func(err error) {
+		if err != nil {
+			cancel(err)
+		}
+	}
+	wg.Go(func() { cp.ctrl.Run(ctx) })
+	wg.Go(func() { fail(cp.server.Serve(cp.xdsLis)) })
+	wg.Go(func() { fail(ignoreClosed(httpServer.Serve(cp.httpLis))) })
+	wg.Go(func() { fail(cp.watchPolicy(ctx)) })
+	wg.Go(func() { fail(cp.watchFleet(ctx)) })
+	<-ctx.Done()
+	cp.logger.Info("shutting down")
+	stopCtx, stopCancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownGrace)
+	defer stopCancel()
+	cp.server.Stop(stopCtx)
+	_ = httpServer.Shutdown(stopCtx)
+	wg.Wait()
+	if err := context.Cause(ctx); !errors.Is(err, context.Canceled) {
+		return err
+	}
+	return nil
+}
+
+func ignoreClosed(err error) error {
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// watchPolicy hot-reloads a policy directory; the embedded example is
+// never watched.
+func (cp *controlPlane) watchPolicy(ctx context.Context) error {
+	if cp.cfg.PolicyDir == "" {
+		return nil
+	}
+	return drpolicy.Watch(ctx, cp.cfg.PolicyDir, 0, func(p *drpolicy.Policy, err error) {
+		if cp.sourceResult(sourcePolicy, err) {
+			cp.ctrl.UpdatePolicy(p)
+		}
+	})
+}
+
+func (cp *controlPlane) watchFleet(ctx context.Context) error {
+	if cp.cfg.Fleet == "" {
+		return nil
+	}
+	return topology.WatchFile(ctx, cp.cfg.Fleet, 0, func(f *topology.Fleet, err error) {
+		if cp.sourceResult(sourceFleet, err) {
+			cp.ctrl.UpdateFleet(f)
+		}
+	})
+}
+
+// sourceResult records (and, when it failed, logs) a source's latest load
+// and says whether to use it; a failed load keeps the last good input.
+func (cp *controlPlane) sourceResult(source string, err error) bool {
+	cp.ctrl.ReportSourceError(source, err)
+	return err == nil
+}
+
+// writeReadyFile tells a supervisor (or a test) where serve listens. The
+// file appears complete or not at all.
+func writeReadyFile(path string, xdsAddr, metricsAddr net.Addr) error {
+	if path == "" {
+		return nil
+	}
+	data, err := json.Marshal(map[string]string{"xdsAddress": xdsAddr.String(), "metricsAddress": metricsAddr.String()})
+	if err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".ready-*")
+	if err != nil {
+		return fmt.Errorf("ready file: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	_, err = tmp.Write(data)
+	if err := errors.Join(err, tmp.Close()); err != nil {
+		return fmt.Errorf("ready file: %w", err)
+	}
+	return os.Rename(tmp.Name(), path)
+}

@@ -1,0 +1,8 @@
+// Package e2e owns the end-to-end tests: the real inferxds and modelsim
+// binaries run as processes on 127.0.0.1, driven through their files and
+// flags, and observed through real xDS clients (gRPC-Go's xDS resolver, a
+// Delta ADS client built from go-control-plane's stubs, and Envoy when
+// ENVOY_BIN names one).
+//
+// It holds no production code; everything lives in _test.go files.
+package e2e

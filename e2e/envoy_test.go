@@ -1,0 +1,169 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/inferxds/inferxds/cmd/modelsim/sim"
+	"github.com/inferxds/inferxds/snapshot"
+	"github.com/inferxds/inferxds/topology"
+)
+
+// TestEnvoyRoutingByModelHeader is TestRoutingByModelHeader through a real
+// Envoy: HTTP predict calls with the model-name header reach only instances
+// of that model.
+func TestEnvoyRoutingByModelHeader(t *testing.T) {
+	envoyBin := requireEnvoy(t)
+	sims := map[string][]*modelSim{
+		"llama-2-7b": {startModelSim(t, "llama-a", "llama-2-7b"), startModelSim(t, "llama-b", "llama-2-7b")},
+		"mistral-7b": {startModelSim(t, "mistral-a", "mistral-7b"), startModelSim(t, "mistral-b", "mistral-7b")},
+	}
+	fleet := fleetOf()
+	for _, group := range sims {
+		for _, s := range group {
+			fleet.Instances = append(fleet.Instances, s.httpInstance(t))
+		}
+	}
+	cp := startControlPlane(t, twoModelPolicy, fleet)
+	proxy := startEnvoy(t, envoyBin, cp, "az-1")
+	for model, group := range sims {
+		proxy.waitRoutable(t, model)
+		counts := map[string]int{}
+		for i := range 100 {
+			id, err := proxy.call(model)
+			if err != nil {
+				t.Fatalf("call %d for %s through Envoy: %v", i, model, err)
+			}
+			counts[id]++
+		}
+		assertAnsweredOnlyBy(t, model, counts, simsByID(group...))
+		report(t, "envoy routing model=%s requests=100 split=%v", model, counts)
+	}
+}
+
+// TestEnvoyHotStandbyFailover is TestHotStandbyFailover through a real
+// Envoy: retries to the previous priority and outlier ejection move traffic
+// to the hot standby before the fleet file changes.
+func TestEnvoyHotStandbyFailover(t *testing.T) {
+	envoyBin := requireEnvoy(t)
+	primary := startModelSim(t, "llama-primary", failoverModel, "--latency", simLatency)
+	standby := startModelSim(t, "llama-standby", failoverModel, "--latency", simLatency)
+	cp := startControlPlane(t, failoverPolicy, failoverFleet(primary.httpInstance(t), standby.httpInstance(t), topology.HealthServing))
+	proxy := startEnvoy(t, envoyBin, cp, "az-1")
+	proxy.waitRoutable(t, failoverModel)
+
+	call := func() (string, error) { return proxy.call(failoverModel) }
+	after := failoverFleet(primary.httpInstance(t), standby.httpInstance(t), topology.HealthUnhealthy)
+	failoverDrill(t, "envoy", call, primary, standby, func() { cp.writeFleet(t, after) })
+}
+
+func requireEnvoy(t *testing.T) string {
+	t.Helper()
+	bin := os.Getenv("ENVOY_BIN")
+	if bin == "" {
+		t.Skip("ENVOY_BIN not set: skipping the Envoy data-plane checks")
+	}
+	return bin
+}
+
+// envoyProxy is a running Envoy bootstrapped by `inferxds bootstrap`.
+type envoyProxy struct {
+	proc          *process
+	adminAddress  string
+	listenAddress string
+	client        *http.Client
+}
+
+func startEnvoy(t *testing.T, bin string, cp *controlPlane, zone string) *envoyProxy {
+	t.Helper()
+	dir := t.TempDir()
+	config := filepath.Join(dir, "envoy.yaml")
+	if err := os.WriteFile(config, cp.bootstrap(t, t.Name()+"-envoy", zone, "--admin-port", "0"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	adminFile := filepath.Join(dir, "admin-address")
+	e := &envoyProxy{client: &http.Client{
+		Timeout:   rpcTimeout,
+		Transport: &http.Transport{MaxIdleConnsPerHost: failoverCallers},
+	}}
+	e.proc = startProcess(t, "envoy", bin, "-c", config, "--admin-address-path", adminFile,
+		"--disable-hot-restart", "--log-level", "warn")
+	err := poll(readyTimeout, func() error {
+		data, err := os.ReadFile(adminFile)
+		if err != nil || len(strings.TrimSpace(string(data))) == 0 {
+			return fmt.Errorf("no admin address yet: %v", err)
+		}
+		e.adminAddress = strings.TrimSpace(string(data))
+		e.listenAddress, err = e.socketListenerAddress()
+		return err
+	})
+	if err != nil {
+		t.Fatalf("envoy not listening: %v\n%s", err, e.proc.output.String())
+	}
+	return e
+}
+
+// socketListenerAddress asks Envoy's admin where the ingress listener bound.
+func (e *envoyProxy) socketListenerAddress() (string, error) {
+	resp, err := e.client.Get("http://" + e.adminAddress + "/listeners?format=json")
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	var listeners struct {
+		ListenerStatuses []struct {
+			Name         string `json:"name"`
+			LocalAddress struct {
+				SocketAddress struct {
+					PortValue uint32 `json:"port_value"`
+				} `json:"socket_address"`
+			} `json:"local_address"`
+		} `json:"listener_statuses"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&listeners); err != nil {
+		return "", err
+	}
+	for _, l := range listeners.ListenerStatuses {
+		if l.Name == snapshot.SocketListenerName {
+			return net.JoinHostPort("127.0.0.1", strconv.Itoa(int(l.LocalAddress.SocketAddress.PortValue))), nil
+		}
+	}
+	return "", fmt.Errorf("listener %s not in Envoy yet", snapshot.SocketListenerName)
+}
+
+// call POSTs a predict request for model and returns the answering instance.
+func (e *envoyProxy) call(model string) (string, error) {
+	req, err := http.NewRequest(http.MethodPost, "http://"+e.listenAddress+"/v1/models/"+model+"/predict",
+		strings.NewReader(`{"input":"hello"}`))
+	if err != nil {
+		return "", err
+	}
+	req.Header.Set("model-name", model)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := e.client.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("HTTP %d: %s", resp.StatusCode, strings.TrimSpace(string(body)))
+	}
+	return resp.Header.Get(sim.HeaderInstance), nil
+}
+
+func (e *envoyProxy) waitRoutable(t *testing.T, model string) {
+	t.Helper()
+	if err := poll(10*time.Second, func() error { _, err := e.call(model); return err }); err != nil {
+		t.Fatalf("model %s not routable through Envoy: %v", model, err)
+	}
+}

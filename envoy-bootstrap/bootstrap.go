@@ -1,0 +1,113 @@
+// Package bootstrap owns the bootstrap files that connect data-plane clients
+// to the inferxds control plane: an Envoy bootstrap (ADS over gRPC, node
+// identity and locality, dynamic listeners and clusters) and a gRPC-Go xDS
+// bootstrap for proxyless clients. The templates live next to this file.
+//
+// It only renders text; it opens no connections and reads no files.
+package bootstrap
+
+import (
+	"bytes"
+	"embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"text/template"
+)
+
+// XDSClusterName is the static Envoy cluster that points at the control plane.
+const XDSClusterName = "xds_cluster"
+
+// DefaultCluster is the node cluster used when none is given.
+const DefaultCluster = "inferxds-envoy"
+
+// DefaultAdminPort is Envoy's conventional admin port.
+const DefaultAdminPort = 9901
+
+//go:embed envoy.yaml.tmpl grpc.json.tmpl
+var files embed.FS
+
+var templates = template.Must(template.New("").Funcs(template.FuncMap{"quote": quote}).ParseFS(files, "*.tmpl"))
+
+// Params identify one data-plane client and the control plane it talks to.
+type Params struct {
+	// NodeID is the node's unique id (Envoy --service-node / node.id).
+	NodeID string
+	// Cluster is the node cluster, a name for the fleet of like proxies.
+	Cluster string
+	// Zone is the node's locality zone; the control plane groups nodes by it.
+	Zone string
+	// XDSAddress is the control plane's gRPC address, HOST:PORT.
+	XDSAddress string
+	// AdminPort is Envoy's admin port on 127.0.0.1 (Envoy only).
+	AdminPort uint16
+}
+
+type templateData struct {
+	Params
+	XDSHost        string
+	XDSPort        uint16
+	XDSClusterName string
+}
+
+// Envoy renders the Envoy bootstrap YAML.
+func Envoy(p Params) ([]byte, error) {
+	return render("envoy.yaml.tmpl", p)
+}
+
+// GRPC renders the gRPC-Go xDS bootstrap JSON (GRPC_XDS_BOOTSTRAP).
+func GRPC(p Params) ([]byte, error) {
+	return render("grpc.json.tmpl", p)
+}
+
+func render(name string, p Params) ([]byte, error) {
+	data, err := p.templateData()
+	if err != nil {
+		return nil, err
+	}
+	var out bytes.Buffer
+	if err := templates.ExecuteTemplate(&out, name, data); err != nil {
+		return nil, fmt.Errorf("render %s: %w", name, err)
+	}
+	return out.Bytes(), nil
+}
+
+func (p Params) templateData() (templateData, error) {
+	if p.Cluster == "" {
+		p.Cluster = DefaultCluster
+	}
+	if p.AdminPort == 0 {
+		p.AdminPort = DefaultAdminPort
+	}
+	host, port, err := splitHostPort(p.XDSAddress)
+	var errs []error
+	if err != nil {
+		errs = append(errs, err)
+	}
+	if p.NodeID == "" {
+		errs = append(errs, errors.New("node id: must not be empty"))
+	}
+	d := templateData{Params: p, XDSHost: host, XDSPort: port, XDSClusterName: XDSClusterName}
+	return d, errors.Join(errs...)
+}
+
+func splitHostPort(address string) (string, uint16, error) {
+	host, portText, err := net.SplitHostPort(address)
+	if err != nil {
+		return "", 0, fmt.Errorf("xds address %q: want HOST:PORT: %w", address, err)
+	}
+	port, err := strconv.ParseUint(portText, 10, 16)
+	if err != nil || port == 0 || host == "" {
+		return "", 0, fmt.Errorf("xds address %q: want HOST:PORT with a port in 1..65535", address)
+	}
+	return host, uint16(port), nil
+}
+
+// quote writes s as a JSON string, which is also a valid YAML scalar, so
+// any id or zone renders safely in both formats.
+func quote(s string) (string, error) {
+	b, err := json.Marshal(s)
+	return string(b), err
+}

@@ -1,0 +1,23 @@
+package snapshot
+
+// Resource names. This file is the only place they are formatted; the xds
+// server, bootstrap templates and tests refer to these.
+const (
+	// SocketListenerName is the Envoy listener carrying HTTP and gRPC traffic.
+	SocketListenerName = "ingress_http"
+	// APIListenerName is the listener gRPC proxyless clients ask for; they
+	// dial "xds:///" + APIListenerName.
+	APIListenerName = "inference"
+	// RouteConfigName is the one route configuration both listeners use.
+	RouteConfigName = "inference"
+	// VirtualHostName is the virtual host holding every model's routes.
+	VirtualHostName = "inference"
+)
+
+// ClusterName is the EDS cluster, and its ClusterLoadAssignment, of a model.
+func ClusterName(model string) string { return model }
+
+// headerRouteName and pathRouteName name a model's two routes, so stats and
+// config dumps say which match a request took.
+func headerRouteName(model string) string { return model + "/header" }
+func pathRouteName(model string) string   { return model + "/path" }

@@ -1,0 +1,131 @@
+package snapshot
+
+import (
+	"math"
+	"strings"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	previoushostsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/retry/host/previous_hosts/v3"
+	previousprioritiesv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/retry/priority/previous_priorities/v3"
+	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
+	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/inferxds/inferxds/drpolicy"
+)
+
+// Retry extensions and their settings.
+const (
+	previousHostsPredicateName = "envoy.retry_host_predicates.previous_hosts"
+	previousPrioritiesName     = "envoy.retry_priorities.previous_priorities"
+	// previousPrioritiesUpdateFrequency is how many attempts pass before the
+	// tried priorities are excluded again; 2 moves every retry to an untried
+	// priority while a fresh request still starts at P0.
+	previousPrioritiesUpdateFrequency = 2
+	// hostSelectionRetryMaxAttempts is how often Envoy re-picks a host the
+	// previous-hosts predicate rejects before taking it anyway.
+	hostSelectionRetryMaxAttempts = 3
+)
+
+// routeConfiguration holds one virtual host with every model's routes, in
+// the order given (models sorted by name).
+func routeConfiguration(routes []*routev3.Route) *routev3.RouteConfiguration {
+	return &routev3.RouteConfiguration{
+		Name: RouteConfigName,
+		VirtualHosts: []*routev3.VirtualHost{{
+			Name:    VirtualHostName,
+			Domains: []string{"*"},
+			Routes:  routes,
+		}},
+	}
+}
+
+// modelRoutes are a model's two routes: its header on any path (the one
+// gRPC clients use) and its HTTP path prefix. Both carry the same action.
+func modelRoutes(m drpolicy.Model) []*routev3.Route {
+	byHeader := &routev3.Route{
+		Name: headerRouteName(m.Name),
+		Match: &routev3.RouteMatch{
+			PathSpecifier: &routev3.RouteMatch_Prefix{Prefix: "/"},
+			Headers: []*routev3.HeaderMatcher{{
+				Name: m.Routing.Header,
+				HeaderMatchSpecifier: &routev3.HeaderMatcher_StringMatch{StringMatch: &matcherv3.StringMatcher{
+					MatchPattern: &matcherv3.StringMatcher_Exact{Exact: m.Name},
+				}},
+			}},
+		},
+		Action: &routev3.Route_Route{Route: routeAction(m)},
+	}
+	byPath := &routev3.Route{
+		Name:   pathRouteName(m.Name),
+		Match:  &routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_Prefix{Prefix: m.Routing.PathPrefix}},
+		Action: &routev3.Route_Route{Route: routeAction(m)},
+	}
+	return []*routev3.Route{byHeader, byPath}
+}
+
+func routeAction(m drpolicy.Model) *routev3.RouteAction {
+	a := &routev3.RouteAction{
+		ClusterSpecifier: &routev3.RouteAction_Cluster{Cluster: ClusterName(m.Name)},
+		Timeout:          durationpb.New(m.Timeout.D()),
+		RetryPolicy:      retryPolicy(m.Retries),
+	}
+	if m.Mirror != nil {
+		a.RequestMirrorPolicies = []*routev3.RouteAction_RequestMirrorPolicy{mirrorPolicy(*m.Mirror)}
+	}
+	if m.LoadBalancing.Policy == drpolicy.LBRingHash {
+		a.HashPolicy = []*routev3.RouteAction_HashPolicy{{
+			PolicySpecifier: &routev3.RouteAction_HashPolicy_Header_{Header: &routev3.RouteAction_HashPolicy_Header{
+				HeaderName: m.LoadBalancing.HashHeader,
+			}},
+		}}
+	}
+	return a
+}
+
+// retryPolicy is nil when the model does not retry: gRPC rejects a whole
+// route configuration holding num_retries 0.
+func retryPolicy(r *drpolicy.Retries) *routev3.RetryPolicy {
+	if r == nil || r.Attempts == 0 {
+		return nil
+	}
+	p := &routev3.RetryPolicy{
+		RetryOn:    strings.Join(r.RetryOn, ","),
+		NumRetries: wrapperspb.UInt32(r.Attempts),
+		RetryHostPredicate: []*routev3.RetryPolicy_RetryHostPredicate{{
+			Name:       previousHostsPredicateName,
+			ConfigType: &routev3.RetryPolicy_RetryHostPredicate_TypedConfig{TypedConfig: mustAny(&previoushostsv3.PreviousHostsPredicate{})},
+		}},
+		HostSelectionRetryMaxAttempts: hostSelectionRetryMaxAttempts,
+	}
+	if r.PerTryTimeout > 0 {
+		p.PerTryTimeout = durationpb.New(r.PerTryTimeout.D())
+	}
+	if r.NextPriority {
+		p.RetryPriority = &routev3.RetryPolicy_RetryPriority{
+			Name: previousPrioritiesName,
+			ConfigType: &routev3.RetryPolicy_RetryPriority_TypedConfig{TypedConfig: mustAny(
+				&previousprioritiesv3.PreviousPrioritiesConfig{UpdateFrequency: previousPrioritiesUpdateFrequency},
+			)},
+		}
+	}
+	return p
+}
+
+func mirrorPolicy(m drpolicy.Mirror) *routev3.RouteAction_RequestMirrorPolicy {
+	return &routev3.RouteAction_RequestMirrorPolicy{
+		Cluster:         ClusterName(m.Model),
+		RuntimeFraction: &corev3.RuntimeFractionalPercent{DefaultValue: fractionOf(m.Percent)},
+	}
+}
+
+// fractionOf writes a percentage exactly: whole percentages over a hundred,
+// others over a million (four decimal places).
+func fractionOf(percent float64) *typev3.FractionalPercent {
+	if percent == math.Trunc(percent) {
+		return &typev3.FractionalPercent{Numerator: uint32(percent), Denominator: typev3.FractionalPercent_HUNDRED}
+	}
+	return &typev3.FractionalPercent{Numerator: uint32(math.Round(percent * 10000)), Denominator: typev3.FractionalPercent_MILLION}
+}

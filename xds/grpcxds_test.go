@@ -1,0 +1,90 @@
+package xds
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strconv"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/metadata"
+	grpcxds "google.golang.org/grpc/xds"
+
+	"github.com/inferxds/inferxds/drpolicy"
+	"github.com/inferxds/inferxds/snapshot"
+	"github.com/inferxds/inferxds/topology"
+)
+
+// startModelServer serves the gRPC health service on 127.0.0.1, standing
+// in for a model server.
+func startModelServer(t *testing.T) (host string, port uint32) {
+	t.Helper()
+	lis := listen(t)
+	s := grpc.NewServer()
+	healthpb.RegisterHealthServer(s, health.NewServer())
+	go s.Serve(lis)
+	t.Cleanup(s.Stop)
+	h, p, err := net.SplitHostPort(lis.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := strconv.ParseUint(p, 10, 32)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h, uint32(n)
+}
+
+// TestGRPCXDSClientReachesModelThroughAPIListener uses gRPC-Go's own xDS
+// client and the real translator: the client resolves xds:///inference
+// through our server and calls the model server the header model-name picks.
+func TestGRPCXDSClientReachesModelThroughAPIListener(t *testing.T) {
+	srv, addr := startServer(t, ServerConfig{})
+	host, port := startModelServer(t)
+	fleet := &topology.Fleet{
+		Zones: []topology.Zone{{Name: "az-1", Role: topology.ZoneActive}, {Name: "az-2", Role: topology.ZoneActive}},
+		Instances: []topology.Instance{
+			{Name: "llama-a", Model: "llama", Zone: "az-1", Address: host, Port: port},
+			{Name: "mistral-a", Model: "mistral", Zone: "az-2", Address: "10.0.2.1", Port: 8000},
+		},
+	}
+	fleet.ApplyDefaults()
+	policy := &drpolicy.Policy{Models: []drpolicy.Model{{Name: "llama"}, {Name: "mistral"}}}
+	policy.ApplyDefaults()
+	c := NewController(srv, ControllerConfig{Translate: snapshot.NewTranslator().Translate, Holdoff: 10 * time.Millisecond})
+	runController(t, c)
+	c.UpdatePolicy(policy)
+	c.UpdateFleet(fleet)
+
+	bootstrap := fmt.Sprintf(`{
+		"xds_servers": [{"server_uri": %q, "channel_creds": [{"type": "insecure"}], "server_features": ["xds_v3"]}],
+		"node": {"id": "grpc-client-1", "locality": {"zone": "az-1"}}
+	}`, addr)
+	resolver, err := grpcxds.NewXDSResolverWithConfigForTesting([]byte(bootstrap))
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := grpc.NewClient("xds:///"+snapshot.APIListenerName, grpc.WithTransportCredentials(insecure.NewCredentials()), grpc.WithResolvers(resolver))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+
+	callCtx, callCancel := context.WithTimeout(metadata.AppendToOutgoingContext(t.Context(), drpolicy.DefaultRoutingHeader, "llama"), 10*time.Second)
+	defer callCancel()
+	resp, err := healthpb.NewHealthClient(conn).Check(callCtx, &healthpb.HealthCheckRequest{}, grpc.WaitForReady(true))
+	if err != nil {
+		t.Fatalf("Check through xds:///%s: %v", snapshot.APIListenerName, err)
+	}
+	if resp.Status != healthpb.HealthCheckResponse_SERVING {
+		t.Errorf("model server answered %v, want SERVING", resp.Status)
+	}
+	if nodes := srv.Status(); len(nodes) != 1 || nodes[0].ID != "grpc-client-1" || nodes[0].Group != "az-1" {
+		t.Errorf("server status = %+v, want grpc-client-1 in az-1", nodes)
+	}
+}
