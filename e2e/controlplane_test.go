@@ -44,6 +44,7 @@ func startControlPlane(t *testing.T, policy string, fleet topology.Fleet) *contr
 		"--fleet", cp.fleetPath,
 		"--xds-address", "127.0.0.1:0",
 		"--metrics-address", "127.0.0.1:0",
+		"--envoy-listen-address", "127.0.0.1:0",
 		"--ready-file", ready)
 	cp.proc.readReadyFile(t, ready, cp)
 	return cp

@@ -41,7 +41,8 @@ type Params struct {
 	Zone string
 	// XDSAddress is the control plane's gRPC address, HOST:PORT.
 	XDSAddress string
-	// AdminPort is Envoy's admin port on 127.0.0.1 (Envoy only).
+	// AdminPort is Envoy's admin port on 127.0.0.1 (Envoy only); 0 lets
+	// Envoy pick a free port (read it back with --admin-address-path).
 	AdminPort uint16
 }
 
@@ -77,9 +78,6 @@ func render(name string, p Params) ([]byte, error) {
 func (p Params) templateData() (templateData, error) {
 	if p.Cluster == "" {
 		p.Cluster = DefaultCluster
-	}
-	if p.AdminPort == 0 {
-		p.AdminPort = DefaultAdminPort
 	}
 	host, port, err := splitHostPort(p.XDSAddress)
 	var errs []error

@@ -112,8 +112,11 @@ func checkXDSCluster(t *testing.T, b *bootstrapv3.Bootstrap) {
 
 func TestEnvoyBootstrapDefaults(t *testing.T) {
 	b := parseEnvoy(t, Params{NodeID: "n", Zone: "az-2", XDSAddress: "127.0.0.1:18000"})
-	if b.GetNode().GetCluster() != DefaultCluster || b.GetAdmin().GetAddress().GetSocketAddress().GetPortValue() != DefaultAdminPort {
-		t.Errorf("defaults not applied: node %v admin %v", b.GetNode(), b.GetAdmin())
+	if b.GetNode().GetCluster() != DefaultCluster {
+		t.Errorf("default cluster not applied: node %v", b.GetNode())
+	}
+	if port := b.GetAdmin().GetAddress().GetSocketAddress().GetPortValue(); port != 0 {
+		t.Errorf("admin port = %d, want 0 (Envoy picks a free port)", port)
 	}
 }
 

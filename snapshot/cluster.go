@@ -35,8 +35,8 @@ func modelCluster(m drpolicy.Model) *clusterv3.Cluster {
 	return c
 }
 
-// clusterDefaults is an EDS-over-ADS cluster speaking HTTP/2 upstream, so
-// gRPC model servers work through Envoy.
+// clusterDefaults is an EDS-over-ADS cluster that speaks the downstream's
+// HTTP version upstream, so both gRPC and HTTP/1.1 model servers work.
 func clusterDefaults(name string) *clusterv3.Cluster {
 	return &clusterv3.Cluster{
 		Name:                 name,
@@ -45,18 +45,20 @@ func clusterDefaults(name string) *clusterv3.Cluster {
 		ConnectTimeout:       durationpb.New(connectTimeout),
 		LbPolicy:             clusterv3.Cluster_ROUND_ROBIN,
 		TypedExtensionProtocolOptions: map[string]*anypb.Any{
-			httpProtocolOptionsKey: mustAny(http2ProtocolOptions()),
+			httpProtocolOptionsKey: mustAny(downstreamProtocolOptions()),
 		},
 	}
 }
 
-func http2ProtocolOptions() *upstreamhttpv3.HttpProtocolOptions {
+// downstreamProtocolOptions makes Envoy speak to a model server in the
+// protocol the client used: HTTP/2 for gRPC, HTTP/1.1 for the REST API that
+// servers such as vLLM offer only over HTTP/1.1.
+func downstreamProtocolOptions() *upstreamhttpv3.HttpProtocolOptions {
 	return &upstreamhttpv3.HttpProtocolOptions{
-		UpstreamProtocolOptions: &upstreamhttpv3.HttpProtocolOptions_ExplicitHttpConfig_{
-			ExplicitHttpConfig: &upstreamhttpv3.HttpProtocolOptions_ExplicitHttpConfig{
-				ProtocolConfig: &upstreamhttpv3.HttpProtocolOptions_ExplicitHttpConfig_Http2ProtocolOptions{
-					Http2ProtocolOptions: &corev3.Http2ProtocolOptions{},
-				},
+		UpstreamProtocolOptions: &upstreamhttpv3.HttpProtocolOptions_UseDownstreamProtocolConfig{
+			UseDownstreamProtocolConfig: &upstreamhttpv3.HttpProtocolOptions_UseDownstreamHttpConfig{
+				HttpProtocolOptions:  &corev3.Http1ProtocolOptions{},
+				Http2ProtocolOptions: &corev3.Http2ProtocolOptions{},
 			},
 		},
 	}

@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"slices"
 	"sync"
@@ -208,6 +209,14 @@ func (s *Server) Versions(group string) (snapshot.Versions, bool) {
 	defer s.mu.Unlock()
 	v, ok := s.versions[group]
 	return v, ok
+}
+
+// ServedVersions returns the versions each group's snapshot holds now,
+// for every group that has one.
+func (s *Server) ServedVersions() map[string]snapshot.Versions {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return maps.Clone(s.versions)
 }
 
 // Groups returns, sorted, every group a node has connected from since the

@@ -2,11 +2,15 @@ package main
 
 import (
 	"fmt"
+	"net"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
+
+	"github.com/inferxds/inferxds/snapshot"
 )
 
 // config holds the settings of serve and plan. Each comes, in this order of
@@ -20,6 +24,7 @@ type config struct {
 	Debounce       time.Duration `mapstructure:"debounce"`
 	MaxDelay       time.Duration `mapstructure:"maxDelay"`
 	ReadyFile      string        `mapstructure:"readyFile"`
+	EnvoyListen    string        `mapstructure:"envoyListenAddress"`
 }
 
 // setting ties a flag to its key in the config file.
@@ -33,6 +38,7 @@ var settings = []setting{
 	{"debounce", "debounce"},
 	{"max-delay", "maxDelay"},
 	{"ready-file", "readyFile"},
+	{"envoy-listen-address", "envoyListenAddress"},
 }
 
 const (
@@ -101,4 +107,22 @@ func readConfigFile(v *viper.Viper, flags *pflag.FlagSet) (string, error) {
 		return "", fmt.Errorf("config file %s: %w", path, err)
 	}
 	return path, nil
+}
+
+func addEnvoyListenFlag(flags *pflag.FlagSet) {
+	defaultAddr := net.JoinHostPort(snapshot.DefaultListenAddress, strconv.Itoa(int(snapshot.DefaultListenPort)))
+	flags.String("envoy-listen-address", defaultAddr, "where Envoy proxies' socket listener binds (host:port; port 0 lets each Envoy pick one)")
+}
+
+// translateOptions are the translation settings that come from config.
+func (c config) translateOptions() ([]snapshot.Option, error) {
+	host, portText, err := net.SplitHostPort(c.EnvoyListen)
+	if err != nil {
+		return nil, fmt.Errorf("envoy listen address %q: %w", c.EnvoyListen, err)
+	}
+	port, err := strconv.ParseUint(portText, 10, 16)
+	if err != nil {
+		return nil, fmt.Errorf("envoy listen address %q: port must be 0-65535 (0: Envoy picks one)", c.EnvoyListen)
+	}
+	return []snapshot.Option{snapshot.WithListenAddress(host, uint32(port))}, nil
 }

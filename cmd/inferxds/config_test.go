@@ -33,6 +33,7 @@ xdsAddress: 127.0.0.1:1001
 metricsAddress: 127.0.0.1:2001
 debounce: 150ms
 maxDelay: 2s
+envoyListenAddress: 127.0.0.1:3001
 `
 
 func TestConfigDefaults(t *testing.T) {
@@ -40,7 +41,7 @@ func TestConfigDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := config{XDSAddress: "127.0.0.1:18000", MetricsAddress: "127.0.0.1:9090", Debounce: 100 * time.Millisecond, MaxDelay: 500 * time.Millisecond}
+	want := config{XDSAddress: "127.0.0.1:18000", MetricsAddress: "127.0.0.1:9090", Debounce: 100 * time.Millisecond, MaxDelay: 500 * time.Millisecond, EnvoyListen: "0.0.0.0:10000"}
 	if got != want {
 		t.Errorf("defaults = %+v, want %+v", got, want)
 	}
@@ -51,7 +52,7 @@ func TestConfigFileSetsEverySetting(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := config{PolicyDir: "/file/policy", Fleet: "/file/fleet.yaml", XDSAddress: "127.0.0.1:1001", MetricsAddress: "127.0.0.1:2001", Debounce: 150 * time.Millisecond, MaxDelay: 2 * time.Second}
+	want := config{PolicyDir: "/file/policy", Fleet: "/file/fleet.yaml", XDSAddress: "127.0.0.1:1001", MetricsAddress: "127.0.0.1:2001", Debounce: 150 * time.Millisecond, MaxDelay: 2 * time.Second, EnvoyListen: "127.0.0.1:3001"}
 	if got != want {
 		t.Errorf("from file = %+v, want %+v", got, want)
 	}
@@ -64,11 +65,12 @@ func TestEnvironmentOverridesConfigFile(t *testing.T) {
 	t.Setenv("INFERXDS_METRICS_ADDRESS", "127.0.0.1:2002")
 	t.Setenv("INFERXDS_DEBOUNCE", "250ms")
 	t.Setenv("INFERXDS_MAX_DELAY", "3s")
+	t.Setenv("INFERXDS_ENVOY_LISTEN_ADDRESS", "127.0.0.1:3002")
 	got, err := serveConfig(t, fullConfigFile)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := config{PolicyDir: "/env/policy", Fleet: "/env/fleet.yaml", XDSAddress: "127.0.0.1:1002", MetricsAddress: "127.0.0.1:2002", Debounce: 250 * time.Millisecond, MaxDelay: 3 * time.Second}
+	want := config{PolicyDir: "/env/policy", Fleet: "/env/fleet.yaml", XDSAddress: "127.0.0.1:1002", MetricsAddress: "127.0.0.1:2002", Debounce: 250 * time.Millisecond, MaxDelay: 3 * time.Second, EnvoyListen: "127.0.0.1:3002"}
 	if got != want {
 		t.Errorf("env over file = %+v, want %+v", got, want)
 	}

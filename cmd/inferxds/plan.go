@@ -24,23 +24,28 @@ func newPlanCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return plan(cmd.OutOrStdout(), cfg.sources(), zone)
+			return plan(cmd.OutOrStdout(), cfg, zone)
 		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&zone, "zone", "", "the zone (node group) to plan for")
 	addSourceFlags(f)
+	addEnvoyListenFlag(f)
 	addConfigFlag(f)
 	_ = cmd.MarkFlagRequired("zone")
 	return cmd
 }
 
-func plan(w io.Writer, src sources, zone string) error {
-	fleet, pol, err := src.load()
+func plan(w io.Writer, cfg config, zone string) error {
+	opts, err := cfg.translateOptions()
 	if err != nil {
 		return err
 	}
-	r, err := snapshot.Translate(fleet, pol, zone)
+	fleet, pol, err := cfg.sources().load()
+	if err != nil {
+		return err
+	}
+	r, err := snapshot.Translate(fleet, pol, zone, opts...)
 	if err != nil {
 		return fmt.Errorf("%s: %w", groupLabel(zone), err)
 	}

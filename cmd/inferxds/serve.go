@@ -57,6 +57,7 @@ func newServeCommand() *cobra.Command {
 	f.Duration("debounce", 100*time.Millisecond, "quiet time after a change before translating")
 	f.Duration("max-delay", 500*time.Millisecond, "longest a change waits while changes keep coming")
 	f.String("ready-file", "", "write the listening addresses as JSON to this file once serving")
+	addEnvoyListenFlag(f)
 	addConfigFlag(f)
 	return cmd
 }
@@ -93,10 +94,14 @@ func serve(ctx context.Context, cfg config, logw io.Writer) error {
 }
 
 func listen(cfg config, logger *slog.Logger) (*controlPlane, error) {
+	opts, err := cfg.translateOptions()
+	if err != nil {
+		return nil, err
+	}
 	registry := prometheus.NewRegistry()
 	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	server := xds.NewServer(xds.ServerConfig{Logger: logger, Registry: registry, Validate: snapshot.Validate})
-	translator := snapshot.NewTranslator()
+	translator := snapshot.NewTranslator(opts...)
 	cp := &controlPlane{
 		cfg:    cfg,
 		logger: logger,
@@ -105,7 +110,6 @@ func listen(cfg config, logger *slog.Logger) (*controlPlane, error) {
 			Translate: translator.Translate, Holdoff: cfg.Debounce, MaxDelay: cfg.MaxDelay, Logger: logger,
 		}),
 	}
-	var err error
 	if cp.xdsLis, err = net.Listen("tcp", cfg.XDSAddress); err != nil {
 		return nil, fmt.Errorf("xds address: %w", err)
 	}

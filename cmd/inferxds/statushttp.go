@@ -65,10 +65,8 @@ func (cp *controlPlane) status() statusDocument {
 		Errors:      currentErrors(ctrl),
 		Nodes:       cp.server.Status(),
 	}
-	for _, group := range cp.server.Groups() {
-		if v, ok := cp.server.Versions(group); ok {
-			doc.Groups[group] = groupVersions(v)
-		}
+	for group, v := range cp.server.ServedVersions() {
+		doc.Groups[group] = groupVersions(v)
 	}
 	if len(doc.Errors) > 0 {
 		doc.LastError = &doc.Errors[0]
