@@ -16,12 +16,12 @@ func (f *Fleet) Equal(o *Fleet) bool {
 
 func (n Node) equal(o Node) bool {
 	return n.Name == o.Name && n.Zone == o.Zone && n.Health == o.Health &&
-		n.TelemetryAge == o.TelemetryAge && slices.Equal(n.GPUs, o.GPUs)
+		n.TelemetryURL == o.TelemetryURL && n.TelemetryAge == o.TelemetryAge && slices.Equal(n.GPUs, o.GPUs)
 }
 
 func (i Instance) equal(o Instance) bool {
 	return i.Name == o.Name && i.Model == o.Model && i.Node == o.Node && i.Zone == o.Zone &&
 		slices.Equal(i.GPUs, o.GPUs) && i.Address == o.Address && i.Port == o.Port &&
 		i.Tier == o.Tier && i.Role == o.Role && i.Health == o.Health && i.Weight == o.Weight &&
-		i.Load == o.Load
+		i.Load == o.Load && i.MetricsURL == o.MetricsURL
 }

@@ -73,6 +73,9 @@ type Node struct {
 	Zone   string `json:"zone" yaml:"zone"`
 	Health Health `json:"health,omitempty" yaml:"health,omitempty"`
 	GPUs   []GPU  `json:"gpus,omitempty" yaml:"gpus,omitempty"`
+	// TelemetryURL is the node's GPU metrics endpoint (a gpu-agent's or
+	// dcgm-exporter's /metrics); empty means no GPU telemetry for the node.
+	TelemetryURL string `json:"telemetryURL,omitempty" yaml:"telemetryURL,omitempty"`
 	// TelemetryAge is how old the last telemetry sample was when the fleet
 	// was assembled; zero means none was ever received.
 	TelemetryAge time.Duration `json:"telemetryAge,omitempty" yaml:"telemetryAge,omitempty"`
@@ -90,6 +93,8 @@ type GPU struct {
 	Health            Health  `json:"health,omitempty" yaml:"health,omitempty"`
 	XIDErrors         int64   `json:"xidErrors,omitempty" yaml:"xidErrors,omitempty"`
 	ECCUncorrectable  int64   `json:"eccUncorrectable,omitempty" yaml:"eccUncorrectable,omitempty"`
+	// LastXID is the code of the most recent XID error (0: none seen).
+	LastXID int64 `json:"lastXID,omitempty" yaml:"lastXID,omitempty"`
 }
 
 // Instance is one running (or parked) copy of a model.
@@ -106,9 +111,14 @@ type Instance struct {
 	Tier    Tier   `json:"tier,omitempty" yaml:"tier,omitempty"`
 	Role    Role   `json:"role,omitempty" yaml:"role,omitempty"`
 	Health  Health `json:"health,omitempty" yaml:"health,omitempty"`
-	// Weight is the endpoint's load-balancing weight (1..128); zero means 1.
+	// Weight is the endpoint's load-balancing weight (1..128). Set in the
+	// fleet file it is pinned; zero lets telemetry set it, and means 1 while
+	// there is none.
 	Weight uint32 `json:"weight,omitempty" yaml:"weight,omitempty"`
 	Load   Load   `json:"load,omitempty" yaml:"load,omitempty"`
+	// MetricsURL is the model server's Prometheus endpoint (vLLM metric
+	// names); empty means no load telemetry for the instance.
+	MetricsURL string `json:"metricsURL,omitempty" yaml:"metricsURL,omitempty"`
 }
 
 // Load is the serving pressure reported by the model server.

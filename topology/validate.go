@@ -3,6 +3,7 @@ package topology
 import (
 	"fmt"
 	"net"
+	"net/url"
 	"regexp"
 	"slices"
 	"strconv"
@@ -50,6 +51,7 @@ func (f *Fleet) checkNodes(pr *yamlfile.Problems, zones map[string]bool) map[str
 		checkZoneRef(pr, at+".zone", n.Zone, zones)
 		checkHealth(pr, at+".health", n.Health, true)
 		nonNegative(pr, at+".telemetryAge", n.TelemetryAge)
+		checkMetricsURL(pr, at+".telemetryURL", n.TelemetryURL)
 		checkGPUs(pr, at+".gpus", n.GPUs)
 	}
 	good := pr.Names("node", "nodes[%d].name", names, ValidateName)
@@ -75,6 +77,7 @@ func checkGPUs(pr *yamlfile.Problems, at string, gpus []GPU) {
 		nonNegative(pr, field+".memoryReservedMiB", g.MemoryReservedMiB)
 		nonNegative(pr, field+".xidErrors", g.XIDErrors)
 		nonNegative(pr, field+".eccUncorrectable", g.ECCUncorrectable)
+		nonNegative(pr, field+".lastXID", g.LastXID)
 		if g.MemoryTotalMiB > 0 && g.MemoryUsedMiB > g.MemoryTotalMiB {
 			pr.Add(field+".memoryUsedMiB", "exceeds memoryTotalMiB %d (got %d)", g.MemoryTotalMiB, g.MemoryUsedMiB)
 		}
@@ -145,6 +148,7 @@ func (in Instance) checkState(pr *yamlfile.Problems, at string) {
 	nonNegative(pr, at+".load.queueDepth", in.Load.QueueDepth)
 	nonNegative(pr, at+".load.running", in.Load.Running)
 	nonNegative(pr, at+".load.kvCacheUsage", in.Load.KVCacheUsage)
+	checkMetricsURL(pr, at+".metricsURL", in.MetricsURL)
 }
 
 // checkAddress reports a bad address or port; it returns whether both are good.
@@ -159,6 +163,18 @@ func (in Instance) checkAddress(pr *yamlfile.Problems, at string) bool {
 		good = false
 	}
 	return good
+}
+
+// checkMetricsURL accepts an empty value (no telemetry) or an absolute
+// http(s) URL with a host.
+func checkMetricsURL(pr *yamlfile.Problems, field, raw string) {
+	if raw == "" {
+		return
+	}
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		pr.Add(field, "must be an http:// or https:// URL with a host (got %q)", raw)
+	}
 }
 
 func checkZoneRef(pr *yamlfile.Problems, field, zone string, zones map[string]bool) {

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/viper"
 
 	"github.com/inferxds/inferxds/snapshot"
+	"github.com/inferxds/inferxds/topology/telemetry"
 )
 
 // config holds the settings of serve and plan. Each comes, in this order of
@@ -25,6 +26,10 @@ type config struct {
 	MaxDelay       time.Duration `mapstructure:"maxDelay"`
 	ReadyFile      string        `mapstructure:"readyFile"`
 	EnvoyListen    string        `mapstructure:"envoyListenAddress"`
+	// Telemetry scraping (topology/telemetry); a zero interval turns it off.
+	ScrapeInterval      time.Duration `mapstructure:"scrapeInterval"`
+	ScrapeTimeout       time.Duration `mapstructure:"scrapeTimeout"`
+	TelemetryStaleAfter time.Duration `mapstructure:"telemetryStaleAfter"`
 }
 
 // setting ties a flag to its key in the config file.
@@ -39,6 +44,9 @@ var settings = []setting{
 	{"max-delay", "maxDelay"},
 	{"ready-file", "readyFile"},
 	{"envoy-listen-address", "envoyListenAddress"},
+	{"scrape-interval", "scrapeInterval"},
+	{"scrape-timeout", "scrapeTimeout"},
+	{"telemetry-stale-after", "telemetryStaleAfter"},
 }
 
 const (
@@ -112,6 +120,19 @@ func readConfigFile(v *viper.Viper, flags *pflag.FlagSet) (string, error) {
 func addEnvoyListenFlag(flags *pflag.FlagSet) {
 	defaultAddr := net.JoinHostPort(snapshot.DefaultListenAddress, strconv.Itoa(int(snapshot.DefaultListenPort)))
 	flags.String("envoy-listen-address", defaultAddr, "where Envoy proxies' socket listener binds (host:port; port 0 lets each Envoy pick one)")
+}
+
+func addTelemetryFlags(flags *pflag.FlagSet) {
+	flags.Duration("scrape-interval", telemetry.DefaultInterval, "time between scrapes of the fleet's telemetryURL and metricsURL targets; 0 turns telemetry off")
+	flags.Duration("scrape-timeout", 0, "cut-off for one scrape, at most the scrape interval (default: 2s, or the interval if shorter)")
+	flags.Duration("telemetry-stale-after", 0, "age at which telemetry counts as unknown (default: 3 scrape intervals)")
+}
+
+// telemetryConfig is the scraper's configuration; ok is false when
+// scraping is off.
+func (c config) telemetryConfig() (cfg telemetry.Config, ok bool) {
+	cfg = telemetry.Config{Interval: c.ScrapeInterval, Timeout: c.ScrapeTimeout, StaleAfter: c.TelemetryStaleAfter}
+	return cfg, c.ScrapeInterval != 0
 }
 
 // translateOptions are the translation settings that come from config.

@@ -21,6 +21,7 @@ import (
 	"github.com/inferxds/inferxds/drpolicy"
 	"github.com/inferxds/inferxds/snapshot"
 	"github.com/inferxds/inferxds/topology"
+	"github.com/inferxds/inferxds/topology/telemetry"
 	"github.com/inferxds/inferxds/xds"
 )
 
@@ -58,6 +59,7 @@ func newServeCommand() *cobra.Command {
 	f.Duration("max-delay", 500*time.Millisecond, "longest a change waits while changes keep coming")
 	f.String("ready-file", "", "write the listening addresses as JSON to this file once serving")
 	addEnvoyListenFlag(f)
+	addTelemetryFlags(f)
 	addConfigFlag(f)
 	return cmd
 }
@@ -71,6 +73,10 @@ type controlPlane struct {
 	ctrl    *xds.Controller
 	xdsLis  net.Listener
 	httpLis net.Listener
+
+	// telemetry merges scraped telemetry into source fleets on their way
+	// to ctrl; nil when scraping is off.
+	telemetry *telemetry.Runner
 }
 
 func serve(ctx context.Context, cfg config, logw io.Writer) error {
@@ -83,7 +89,7 @@ func serve(ctx context.Context, cfg config, logw io.Writer) error {
 	if err != nil {
 		return err
 	}
-	cp.ctrl.UpdateFleet(fleet)
+	cp.updateFleet(fleet)
 	cp.ctrl.UpdatePolicy(pol)
 	if err := writeReadyFile(cfg.ReadyFile, cp.xdsLis.Addr(), cp.httpLis.Addr()); err != nil {
 		cp.xdsLis.Close()
@@ -109,6 +115,12 @@ func listen(cfg config, logger *slog.Logger) (*controlPlane, error) {
 		ctrl: xds.NewController(server, xds.ControllerConfig{
 			Translate: translator.Translate, Holdoff: cfg.Debounce, MaxDelay: cfg.MaxDelay, Logger: logger,
 		}),
+	}
+	if tcfg, on := cfg.telemetryConfig(); on {
+		tcfg.Logger, tcfg.Registry = logger, registry
+		if cp.telemetry, err = telemetry.NewRunner(tcfg, cp.ctrl.UpdateFleet); err != nil {
+			return nil, err
+		}
 	}
 	if cp.xdsLis, err = net.Listen("tcp", cfg.XDSAddress); err != nil {
 		return nil, fmt.Errorf("xds address: %w", err)
@@ -138,6 +150,9 @@ func (cp *controlPlane) run(ctx context.Context) error {
 	wg.Go(func() { fail(ignoreClosed(httpServer.Serve(cp.httpLis))) })
 	wg.Go(func() { fail(cp.watchPolicy(ctx)) })
 	wg.Go(func() { fail(cp.watchFleet(ctx)) })
+	if cp.telemetry != nil {
+		wg.Go(func() { cp.telemetry.Run(ctx) })
+	}
 	<-ctx.Done()
 	cp.logger.Info("shutting down")
 	stopCtx, stopCancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownGrace)
@@ -177,9 +192,19 @@ func (cp *controlPlane) watchFleet(ctx context.Context) error {
 	}
 	return topology.WatchFile(ctx, cp.cfg.Fleet, 0, func(f *topology.Fleet, err error) {
 		if cp.sourceResult(sourceFleet, err) {
-			cp.ctrl.UpdateFleet(f)
+			cp.updateFleet(f)
 		}
 	})
+}
+
+// updateFleet hands a source fleet on: through telemetry when scraping is
+// on, else straight to the controller.
+func (cp *controlPlane) updateFleet(f *topology.Fleet) {
+	if cp.telemetry != nil {
+		cp.telemetry.UpdateFleet(f)
+		return
+	}
+	cp.ctrl.UpdateFleet(f)
 }
 
 // sourceResult records (and, when it failed, logs) a source's latest load

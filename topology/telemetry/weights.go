@@ -1,0 +1,67 @@
+package telemetry
+
+import (
+	"slices"
+	"time"
+
+	"github.com/inferxds/inferxds/gpupool"
+	"github.com/inferxds/inferxds/topology"
+)
+
+// Signals returns what a gpupool.Weigher reads for each instance whose
+// weight telemetry drives: serving instances the fleet file leaves
+// unweighted (a file weight is pinned) for which a fresh sample reports a
+// load signal — GPU utilization or memory from the node, queue or KV cache
+// from the model server. applied is Apply's result for the same samples,
+// now and staleAfter. An instance on several GPUs reports the busiest: the
+// highest utilization, the least memory headroom.
+func Signals(applied *topology.Fleet, samples Samples, now time.Time, staleAfter time.Duration) map[string]gpupool.Signals {
+	out := map[string]gpupool.Signals{}
+	for _, in := range applied.Instances {
+		if !in.Serving() || in.Weight != 0 {
+			continue
+		}
+		var s gpupool.Signals
+		known := gpuSignals(&s, applied, in, samples, now, staleAfter)
+		if sample, ok := fresh(samples, in.MetricsURL, now, staleAfter); ok {
+			if load, reported := modelLoad(sample.Metrics, in.Model); reported {
+				s.QueueDepth, s.KVCacheUsage = gpupool.Measured(load.QueueDepth), gpupool.Measured(load.KVCacheUsage)
+				known = true
+			}
+		}
+		if known {
+			out[in.Name] = s
+		}
+	}
+	return out
+}
+
+// gpuSignals sets the readings a fresh scrape of in's node reports for
+// in's GPUs and says whether there were any.
+func gpuSignals(s *gpupool.Signals, applied *topology.Fleet, in topology.Instance, samples Samples, now time.Time, staleAfter time.Duration) bool {
+	node, ok := applied.Node(in.Node)
+	sample, scraped := fresh(samples, node.TelemetryURL, now, staleAfter)
+	if !ok || !scraped {
+		return false
+	}
+	readings := gpuReadings(sample.Metrics)
+	known := false
+	for _, g := range node.GPUs {
+		r := match(readings, g)
+		if r == nil || !slices.Contains(in.GPUs, g.Index) {
+			continue
+		}
+		if util, ok := r.values[metricGPUUtil]; ok {
+			s.UtilizationPct = gpupool.Measured(max(s.UtilizationPct.Value, util))
+			known = true
+		}
+		if used, ok := r.values[metricFBUsed]; ok && g.MemoryTotalMiB > 0 {
+			headroom := 1 - used/float64(g.MemoryTotalMiB)
+			if !s.MemoryHeadroom.Known || headroom < s.MemoryHeadroom.Value {
+				s.MemoryHeadroom = gpupool.Measured(headroom)
+			}
+			known = true
+		}
+	}
+	return known
+}
