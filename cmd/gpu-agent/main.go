@@ -13,7 +13,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -22,13 +21,13 @@ import (
 	"net"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"syscall"
 	"time"
 
 	"github.com/NVIDIA/go-nvml/pkg/nvml"
 
 	"github.com/inferxds/inferxds/cmd/gpu-agent/agent"
+	"github.com/inferxds/inferxds/cmd/internal/readyfile"
 )
 
 const (
@@ -115,26 +114,7 @@ type ready struct {
 	PID     int    `json:"pid"`
 }
 
-// writeReadyFile writes the file through a temporary file and a rename, so a
-// reader sees all of it or nothing.
+// writeReadyFile tells a supervisor (or a test) where the agent listens.
 func writeReadyFile(path string, addr net.Addr) error {
-	if path == "" {
-		return nil
-	}
-	data, err := json.Marshal(ready{Address: addr.String(), PID: os.Getpid()})
-	if err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".*")
-	if err != nil {
-		return fmt.Errorf("ready file: %w", err)
-	}
-	_, err = tmp.Write(data)
-	if err = errors.Join(err, tmp.Close()); err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
-	if err != nil {
-		return fmt.Errorf("ready file %s: %w", path, errors.Join(err, os.Remove(tmp.Name())))
-	}
-	return nil
+	return readyfile.Write(path, ready{Address: addr.String(), PID: os.Getpid()})
 }

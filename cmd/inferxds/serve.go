@@ -2,15 +2,12 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"sync"
 	"time"
 
@@ -18,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
 
+	"github.com/inferxds/inferxds/cmd/internal/readyfile"
 	"github.com/inferxds/inferxds/drpolicy"
 	"github.com/inferxds/inferxds/snapshot"
 	"github.com/inferxds/inferxds/topology"
@@ -214,24 +212,7 @@ func (cp *controlPlane) sourceResult(source string, err error) bool {
 	return err == nil
 }
 
-// writeReadyFile tells a supervisor (or a test) where serve listens. The
-// file appears complete or not at all.
+// writeReadyFile tells a supervisor (or a test) where serve listens.
 func writeReadyFile(path string, xdsAddr, metricsAddr net.Addr) error {
-	if path == "" {
-		return nil
-	}
-	data, err := json.Marshal(map[string]string{"xdsAddress": xdsAddr.String(), "metricsAddress": metricsAddr.String()})
-	if err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".ready-*")
-	if err != nil {
-		return fmt.Errorf("ready file: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	_, err = tmp.Write(data)
-	if err := errors.Join(err, tmp.Close()); err != nil {
-		return fmt.Errorf("ready file: %w", err)
-	}
-	return os.Rename(tmp.Name(), path)
+	return readyfile.Write(path, map[string]string{"xdsAddress": xdsAddr.String(), "metricsAddress": metricsAddr.String()})
 }

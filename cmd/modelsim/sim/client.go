@@ -10,9 +10,9 @@ import (
 	"io/fs"
 	"net/http"
 	"os"
-	"path/filepath"
 	"time"
 
+	"github.com/inferxds/inferxds/cmd/internal/readyfile"
 	"github.com/inferxds/inferxds/cmd/modelsim/oip"
 )
 
@@ -32,25 +32,7 @@ type Ready struct {
 
 // WriteReadyFile writes r to path atomically (temporary file, then rename), so
 // a reader never sees half a file.
-func WriteReadyFile(path string, r Ready) error {
-	data, err := json.Marshal(r)
-	if err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	_, err = tmp.Write(append(data, '\n'))
-	err = errors.Join(err, tmp.Close())
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
-	if err != nil {
-		return errors.Join(err, os.Remove(tmp.Name()))
-	}
-	return nil
-}
+func WriteReadyFile(path string, r Ready) error { return readyfile.Write(path, r) }
 
 // ReadReadyFile reads a ready file.
 func ReadReadyFile(path string) (Ready, error) {
