@@ -25,8 +25,8 @@ type controlPlane struct {
 }
 
 // startControlPlane writes policy and fleet, starts serve on ephemeral ports
-// and waits until both of its listeners are up.
-func startControlPlane(t *testing.T, policy string, fleet topology.Fleet) *controlPlane {
+// with any extra flags, and waits until both of its listeners are up.
+func startControlPlane(t *testing.T, policy string, fleet topology.Fleet, extra ...string) *controlPlane {
 	t.Helper()
 	dir := t.TempDir()
 	cp := &controlPlane{
@@ -39,13 +39,14 @@ func startControlPlane(t *testing.T, policy string, fleet topology.Fleet) *contr
 	cp.writePolicy(t, policy)
 	cp.writeFleet(t, fleet)
 	ready := filepath.Join(dir, "ready.json")
-	cp.proc = startProcess(t, "inferxds serve", binaries.inferxds, "serve",
+	args := append([]string{"serve",
 		"--policy-dir", filepath.Dir(cp.policyPath),
 		"--fleet", cp.fleetPath,
 		"--xds-address", "127.0.0.1:0",
 		"--metrics-address", "127.0.0.1:0",
 		"--envoy-listen-address", "127.0.0.1:0",
-		"--ready-file", ready)
+		"--ready-file", ready}, extra...)
+	cp.proc = startProcess(t, "inferxds serve", binaries.inferxds, args...)
 	cp.proc.readReadyFile(t, ready, cp)
 	return cp
 }

@@ -36,9 +36,7 @@ func TestRingHashHonoursFleetWeights(t *testing.T) {
 	client.waitRoutable(t, "llama-2-7b", 10*time.Second)
 
 	const sessions = 2000
-	counts := client.answeredBy(t, "llama-2-7b", sessions, func(i int) []string {
-		return []string{"x-session", fmt.Sprintf("session-%d", i)}
-	})
+	counts := client.answeredBy(t, "llama-2-7b", sessions, session)
 	report(t, "ring-hash weights=3:1 sessions=%d split=%s:%s",
 		sessions, percent(counts[heavy.id], sessions), percent(counts[light.id], sessions))
 	if other := sessions - counts[heavy.id] - counts[light.id]; other != 0 {
@@ -48,10 +46,13 @@ func TestRingHashHonoursFleetWeights(t *testing.T) {
 		t.Errorf("heavy instance got %.1f%% of sessions; want 75%% ± 5", 100*got)
 	}
 
-	again := client.answeredBy(t, "llama-2-7b", 50, func(i int) []string {
-		return []string{"x-session", "session-7"}
-	})
+	again := client.answeredBy(t, "llama-2-7b", 50, func(int) []string { return session(7) })
 	if len(again) != 1 {
 		t.Errorf("one session spread over %d instances: %v; ring hash must pin it", len(again), again)
 	}
+}
+
+// session is the hash header of the i-th distinct session.
+func session(i int) []string {
+	return []string{"x-session", fmt.Sprintf("session-%d", i)}
 }

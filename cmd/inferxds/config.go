@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
 
+	"github.com/inferxds/inferxds/gpupool"
 	"github.com/inferxds/inferxds/snapshot"
 	"github.com/inferxds/inferxds/topology/telemetry"
 )
@@ -30,6 +31,7 @@ type config struct {
 	ScrapeInterval      time.Duration `mapstructure:"scrapeInterval"`
 	ScrapeTimeout       time.Duration `mapstructure:"scrapeTimeout"`
 	TelemetryStaleAfter time.Duration `mapstructure:"telemetryStaleAfter"`
+	WeightMinInterval   time.Duration `mapstructure:"weightMinInterval"`
 }
 
 // setting ties a flag to its key in the config file.
@@ -47,6 +49,7 @@ var settings = []setting{
 	{"scrape-interval", "scrapeInterval"},
 	{"scrape-timeout", "scrapeTimeout"},
 	{"telemetry-stale-after", "telemetryStaleAfter"},
+	{"weight-min-interval", "weightMinInterval"},
 }
 
 const (
@@ -126,12 +129,16 @@ func addTelemetryFlags(flags *pflag.FlagSet) {
 	flags.Duration("scrape-interval", telemetry.DefaultInterval, "time between scrapes of the fleet's telemetryURL and metricsURL targets; 0 turns telemetry off")
 	flags.Duration("scrape-timeout", 0, "cut-off for one scrape, at most the scrape interval (default: 2s, or the interval if shorter)")
 	flags.Duration("telemetry-stale-after", 0, "age at which telemetry counts as unknown (default: 3 scrape intervals)")
+	flags.Duration("weight-min-interval", gpupool.DefaultMinInterval, "shortest time between two telemetry-driven weight changes of one endpoint")
 }
 
 // telemetryConfig is the scraper's configuration; ok is false when
 // scraping is off.
 func (c config) telemetryConfig() (cfg telemetry.Config, ok bool) {
-	cfg = telemetry.Config{Interval: c.ScrapeInterval, Timeout: c.ScrapeTimeout, StaleAfter: c.TelemetryStaleAfter}
+	cfg = telemetry.Config{
+		Interval: c.ScrapeInterval, Timeout: c.ScrapeTimeout, StaleAfter: c.TelemetryStaleAfter,
+		Weights: gpupool.WeightConfig{MinInterval: c.WeightMinInterval},
+	}
 	return cfg, c.ScrapeInterval != 0
 }
 

@@ -82,29 +82,30 @@ func fresh(samples Samples, url string, now time.Time, staleAfter time.Duration)
 }
 
 // applyNode fills a node's telemetry age and GPUs and returns its faulty
-// GPUs. Nodes without a telemetryURL are left as they are.
+// GPUs. Nodes without a telemetryURL are left as they are. A stale sample
+// fills no readings, but the faults it last reported stay in force: a GPU
+// that fell off the bus is not trusted again because its agent went quiet.
 func applyNode(n *topology.Node, samples Samples, now time.Time, staleAfter time.Duration) []Fault {
 	if n.TelemetryURL == "" {
 		return nil
 	}
 	n.TelemetryAge = 0
-	if s, ok := samples[n.TelemetryURL]; ok {
+	s, scraped := samples[n.TelemetryURL]
+	if scraped {
 		// At least 1ns: a zero age means "never received".
 		n.TelemetryAge = max(now.Sub(s.At), time.Nanosecond)
 	}
-	var readings map[int]*gpuReading
-	if s, ok := fresh(samples, n.TelemetryURL, now, staleAfter); ok {
-		readings = gpuReadings(s.Metrics)
-	}
+	readings := gpuReadings(s.Metrics)
 	if len(readings) == 0 {
 		for j := range n.GPUs {
 			n.GPUs[j].Health = topology.HealthUnknown
 		}
 		return nil
 	}
+	stale := now.Sub(s.At) > staleAfter
 	var faults []Fault
 	for j := range n.GPUs {
-		if fault, faulty := applyGPU(&n.GPUs[j], readings); faulty {
+		if fault, faulty := applyGPU(&n.GPUs[j], readings, stale); faulty {
 			fault.Node = n.Name
 			faults = append(faults, fault)
 		}
@@ -112,19 +113,27 @@ func applyNode(n *topology.Node, samples Samples, now time.Time, staleAfter time
 	return faults
 }
 
-// applyGPU fills g from its reading and says whether it is faulty.
-func applyGPU(g *topology.GPU, readings map[int]*gpuReading) (Fault, bool) {
+// applyGPU says whether g is faulty by its reading and sets its health; a
+// fresh reading also fills g's values, a stale one leaves a healthy GPU
+// unknown.
+func applyGPU(g *topology.GPU, readings map[int]*gpuReading, stale bool) (Fault, bool) {
 	reason, xid, faulty := ReasonLost, int64(0), true
 	if r := match(readings, *g); r != nil {
-		r.fill(g)
+		if !stale {
+			r.fill(g)
+		}
 		reason, xid, faulty = r.fault()
 	}
-	g.Health = topology.HealthServing
-	if !faulty {
-		return Fault{}, false
+	switch {
+	case faulty:
+		g.Health = topology.HealthUnhealthy
+		return Fault{GPU: g.Index, UUID: g.UUID, Reason: reason, XID: xid}, true
+	case stale:
+		g.Health = topology.HealthUnknown
+	default:
+		g.Health = topology.HealthServing
 	}
-	g.Health = topology.HealthUnhealthy
-	return Fault{GPU: g.Index, UUID: g.UUID, Reason: reason, XID: xid}, true
+	return Fault{}, false
 }
 
 // match finds g's reading: by UUID when both the fleet and the exporter

@@ -95,11 +95,9 @@ func TestApplyFillsMemoryTotalFromUsedAndFree(t *testing.T) {
 }
 
 // TestApplyTreatsStaleOrMissingTelemetryAsUnknown: without a fresh usable
-// sample, even one that said XID 79, no instance leaves service.
+// sample no instance leaves service.
 func TestApplyTreatsStaleOrMissingTelemetryAsUnknown(t *testing.T) {
-	faulty := healthyGPU(1, "GPU-bbbb")
-	faulty.lastXID = 79
-	page := exposition(healthyGPU(0, "GPU-aaaa"), faulty)
+	page := exposition(healthyGPU(0, "GPU-aaaa"), healthyGPU(1, "GPU-bbbb"))
 	tests := []struct {
 		name    string
 		samples telemetry.Samples
@@ -127,6 +125,29 @@ func TestApplyTreatsStaleOrMissingTelemetryAsUnknown(t *testing.T) {
 				t.Errorf("telemetry age %v, want %v", age, tt.wantAge)
 			}
 		})
+	}
+}
+
+// TestApplyKeepsAFaultWhileTelemetryIsStale: the agent of a node whose GPU
+// fell off the bus going quiet must not bring the GPU's instances back.
+func TestApplyKeepsAFaultWhileTelemetryIsStale(t *testing.T) {
+	faulty := healthyGPU(1, "GPU-bbbb")
+	faulty.lastXID = 79
+	samples := telemetry.Samples{nodeURL: {At: t0, Metrics: parseText(t, exposition(healthyGPU(0, "GPU-aaaa"), faulty))}}
+	got, faults := telemetry.Apply(parseFleet(t, testFleet), samples, t0.Add(staleAfter+time.Second), staleAfter)
+	want := []telemetry.Fault{{Node: "n1", GPU: 1, UUID: "GPU-bbbb", Reason: telemetry.ReasonXID, XID: 79, Instances: []string{"b", "tp"}}}
+	if !reflect.DeepEqual(faults, want) {
+		t.Errorf("faults = %+v, want %+v", faults, want)
+	}
+	if s := serving(got); !slices.Equal(s, []string{"a", "other"}) {
+		t.Errorf("serving %v, want the drained instances kept out", s)
+	}
+	gpus := got.Nodes[0].GPUs
+	if gpus[0].Health != topology.HealthUnknown || gpus[0].UtilizationPct != 0 {
+		t.Errorf("healthy GPU with stale telemetry = %+v, want unknown without readings", gpus[0])
+	}
+	if gpus[1].Health != topology.HealthUnhealthy {
+		t.Errorf("faulty GPU health %q, want unhealthy", gpus[1].Health)
 	}
 }
 

@@ -12,7 +12,11 @@
 //
 // Rules:
 //   - Stale or missing telemetry is unknown: a node's GPUs get health
-//     unknown, its instances keep the fleet file's state.
+//     unknown, its instances keep the fleet file's state. Staleness never
+//     drains by itself, but neither does it undo a drain: the faults a
+//     node's last sample reported stay in force until a fresh sample
+//     clears them, so an agent that dies with its GPU does not send
+//     traffic back to the dead instance.
 //   - A GPU is faulty on a critical XID (CriticalXIDs; the last XID a
 //     dcgm-exporter reports or any count of one in the gpu-agent's
 //     inferxds_gpu_xid_errors_total), an uncorrectable (double-bit) ECC

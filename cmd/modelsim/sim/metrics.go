@@ -17,37 +17,23 @@ const (
 )
 
 // metrics is one instance's Prometheus registry; each Server has its own so
-// several can run in one test process.
+// several can run in one test process. The vLLM gauges come from the
+// instance's load.
 type metrics struct {
 	registry *prometheus.Registry
 	requests *prometheus.CounterVec
-	running  *prometheus.GaugeVec
-	waiting  *prometheus.GaugeVec
-	kvCache  *prometheus.GaugeVec
 }
 
-func newMetrics(models []string) *metrics {
+func newMetrics(l *load) *metrics {
 	m := &metrics{
 		registry: prometheus.NewRegistry(),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: MetricRequests,
 			Help: "Inference requests answered, by model (empty when not served), protocol and HTTP status or gRPC code.",
 		}, []string{"model_name", "protocol", "code"}),
-		running: modelGauge(MetricRequestsRunning, "Requests holding a concurrency slot (in flight)."),
-		waiting: modelGauge(MetricRequestsWaiting, "Requests waiting for a concurrency slot."),
-		kvCache: modelGauge(MetricKVCacheUsage, "Stand-in for KV-cache use: running requests / max concurrency (1 = full)."),
 	}
-	m.registry.MustRegister(m.requests, m.running, m.waiting, m.kvCache)
-	for _, model := range models {
-		m.running.WithLabelValues(model)
-		m.waiting.WithLabelValues(model)
-		m.kvCache.WithLabelValues(model)
-	}
+	m.registry.MustRegister(m.requests, l)
 	return m
-}
-
-func modelGauge(name, help string) *prometheus.GaugeVec {
-	return prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: name, Help: help}, []string{"model_name"})
 }
 
 func (m *metrics) handler() http.Handler {

@@ -74,7 +74,7 @@ func newServer(cfg Config) *Server {
 	s := &Server{
 		cfg:     cfg,
 		models:  map[string]bool{},
-		metrics: newMetrics(cfg.Models),
+		load:    newLoad(cfg.MaxConcurrency, cfg.Models),
 		health:  health.NewServer(),
 		crashed: make(chan struct{}),
 		ready:   Ready{ID: cfg.ID, Models: cfg.Models, PID: os.Getpid()},
@@ -82,7 +82,7 @@ func newServer(cfg Config) *Server {
 	for _, m := range cfg.Models {
 		s.models[m] = true
 	}
-	s.load = newLoad(cfg.MaxConcurrency, s.metrics)
+	s.metrics = newMetrics(s.load)
 	s.httpServer = &http.Server{Handler: s.routes(), ReadHeaderTimeout: 10 * time.Second}
 	s.setFailure(cfg.Failure)
 	return s
