@@ -1,7 +1,10 @@
-# inferxds — common tasks. `make run` and `make test` need only Go.
+# inferxds — common tasks. `make run` needs Go; `make test` needs Go and gcc (race detector, cgo).
 GO       ?= go
 BIN      ?= bin
 GOFLAGS  ?=
+# go-nvml's cgo bindings declare deprecated NVML calls; keep their warnings
+# out of build and test logs.
+export CGO_CFLAGS ?= -O2 -g -Wno-deprecated-declarations
 PROTOC_GEN_GO_VERSION      ?= v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION ?= v1.6.1
 
@@ -20,9 +23,9 @@ test-unit:
 test-e2e:
 	$(GO) test $(GOFLAGS) -race -count=1 -v ./e2e/...
 
-## bench: translation benchmarks with allocations.
+## bench: translation, weight-noise and placement benchmarks with allocations.
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./snapshot/...
+	$(GO) test -run '^$$' -bench . -benchmem ./snapshot/... ./gpupool/...
 
 build:
 	$(GO) build -o $(BIN)/ ./cmd/...

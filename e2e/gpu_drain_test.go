@@ -84,7 +84,8 @@ func TestGPUXIDDrainsItsInstanceUnderLoad(t *testing.T) {
 
 // TestGPUEccErrorAndLostGPUDrainTheirInstances: an uncorrectable ECC error
 // on GPU 0 drains its instance; GPU 1 falling off the bus (NVML loses it)
-// drains the next; the instance on healthy GPU 2 stays throughout.
+// drains the next; the instance on healthy GPU 2 stays throughout, and the
+// drains outlast the node's agent going quiet.
 func TestGPUEccErrorAndLostGPUDrainTheirInstances(t *testing.T) {
 	node := startGPUNode(t)
 	sims := startDrainSims(t, 3)
@@ -110,6 +111,10 @@ func TestGPUEccErrorAndLostGPUDrainTheirInstances(t *testing.T) {
 			f.name, drain.Round(time.Millisecond), intervals(drain), scrapeInterval, eds.latest)
 		assertGPUDrainCounted(t, cp, f.reason, 1)
 	}
+
+	node.stopAgent(t)
+	awaitTargets(t, cp, telemetry.StateStale, 1)
+	eds.expectEndpointsStay(t, 3*scrapeInterval, "an agent going quiet must not bring drained GPUs back", sims[2:]...)
 }
 
 // TestGPUStaleTelemetryDoesNotDrain: when the node's agent stops answering,
@@ -132,7 +137,7 @@ func TestGPUStaleTelemetryDoesNotDrain(t *testing.T) {
 	unweightedAt := eds.await(t, drainTimeout, "all three endpoints at weight 1", func(e endpoints) bool {
 		return hasExactly(sims...)(e) && allWeights(e, func(w uint32) bool { return w == 1 })
 	})
-	eds.expectNoDrain(t, 3*scrapeInterval, sims...)
+	eds.expectEndpointsStay(t, 3*scrapeInterval, "stale telemetry must not drain", sims...)
 	report(t, "gpu-stale-telemetry agent-stopped-to-stale=%v to-unweighted-eds=%v endpoints=%v (stale-after: 3 scrape intervals of %v)",
 		staleAt.Sub(stoppedAt).Round(time.Millisecond), unweightedAt.Sub(stoppedAt).Round(time.Millisecond), eds.latest, scrapeInterval)
 }
@@ -172,9 +177,9 @@ func allWeights(e endpoints, ok func(uint32) bool) bool {
 	return true
 }
 
-// expectNoDrain reads the EDS pushes of window and fails if one lacks any
-// of the sims.
-func (w *edsWatch) expectNoDrain(t *testing.T, window time.Duration, sims ...*modelSim) {
+// expectEndpointsStay reads the EDS pushes of window and fails, saying why
+// it should not have happened, if one holds other endpoints than the sims'.
+func (w *edsWatch) expectEndpointsStay(t *testing.T, window time.Duration, why string, sims ...*modelSim) {
 	t.Helper()
 	timer := time.NewTimer(window)
 	defer timer.Stop()
@@ -187,7 +192,7 @@ func (w *edsWatch) expectNoDrain(t *testing.T, window time.Duration, sims ...*mo
 			w.d.ack(t, resp)
 			w.take(t, resp.GetResources())
 			if !hasExactly(sims...)(w.latest) {
-				t.Fatalf("EDS for %s changed to %v; stale telemetry must not drain", w.model, w.latest)
+				t.Fatalf("EDS for %s changed to %v; %s", w.model, w.latest, why)
 			}
 		case <-timer.C:
 			return
