@@ -1,8 +1,9 @@
 // Package xds owns the stateful edge of the control plane: the
 // go-control-plane snapshot cache and the gRPC server that streams it (ADS
-// state-of-the-world and Delta, plus the per-type discovery services), node
-// grouping by zone, ACK/NACK tracking, and the Controller, the one place that
-// debounces input changes and turns them into per-group snapshots.
+// state-of-the-world and Delta, plus the per-type discovery services), the
+// state-of-the-world RDS and EDS answers that carry only changed resources,
+// node grouping by zone, ACK/NACK tracking, and the Controller, the one place
+// that debounces input changes and turns them into per-group snapshots.
 //
 // It never builds xDS resources itself: snapshot.Translate does, and nothing
 // reaches the cache without passing validation.
@@ -85,7 +86,7 @@ func (c ServerConfig) withDefaults() ServerConfig {
 // Server serves one snapshot per node group over xDS.
 type Server struct {
 	cfg     ServerConfig
-	cache   cache.SnapshotCache
+	cache   *changesCache
 	grpc    *grpc.Server
 	tracker *tracker
 	metrics *metrics
@@ -106,7 +107,7 @@ func NewServer(cfg ServerConfig) *Server {
 		cfg: cfg,
 		// ads=false: with ads=true, gRPC clients that request resources by
 		// name can wait forever for a complete set.
-		cache:    cache.NewSnapshotCache(false, groupHash{}, logger),
+		cache:    newChangesCache(cache.NewSnapshotCache(false, groupHash{}, logger), groupHash{}),
 		tracker:  newTracker(cfg.Logger, m),
 		metrics:  m,
 		cancel:   cancel,

@@ -20,6 +20,7 @@ import (
 type sotwStream struct {
 	stream discoveryv3.AggregatedDiscoveryService_StreamAggregatedResourcesClient
 	recv   <-chan *discoveryv3.DiscoveryResponse
+	names  map[string][]string // type URL → the names last asked for
 }
 
 func openSotW(t *testing.T, addr string) *sotwStream {
@@ -28,19 +29,23 @@ func openSotW(t *testing.T, addr string) *sotwStream {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &sotwStream{stream: stream, recv: responses(stream.Recv)}
+	return &sotwStream{stream: stream, recv: responses(stream.Recv), names: map[string][]string{}}
 }
 
 func (s *sotwStream) send(t *testing.T, req *discoveryv3.DiscoveryRequest) {
 	t.Helper()
+	s.names[req.TypeUrl] = req.ResourceNames
 	if err := s.stream.Send(req); err != nil {
 		t.Fatal(err)
 	}
 }
 
-// ack acknowledges resp, as a client that applied it would.
+// ack acknowledges resp, as a client that applied it would: naming again
+// the resources it asks for.
 func (s *sotwStream) ack(t *testing.T, resp *discoveryv3.DiscoveryResponse) {
-	s.send(t, &discoveryv3.DiscoveryRequest{TypeUrl: resp.TypeUrl, VersionInfo: resp.VersionInfo, ResponseNonce: resp.Nonce})
+	s.send(t, &discoveryv3.DiscoveryRequest{
+		TypeUrl: resp.TypeUrl, VersionInfo: resp.VersionInfo, ResponseNonce: resp.Nonce, ResourceNames: s.names[resp.TypeUrl],
+	})
 }
 
 // barrier returns once the server has handled every request sent before

@@ -26,7 +26,10 @@ type NodeStatus struct {
 }
 
 // TypeStatus is one node's exchange for one resource type. A node is in
-// sync for the type when AckedVersion equals SentVersion.
+// sync for the type when AckedVersion equals SentVersion. For
+// RouteConfiguration and ClusterLoadAssignment over state-of-the-world,
+// SentVersion may be older than the group's version: nothing the node asks
+// for has changed since.
 type TypeStatus struct {
 	SentVersion   string
 	AckedVersion  string
