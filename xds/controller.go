@@ -195,18 +195,6 @@ func (c *Controller) Status() ControllerStatus {
 	return s
 }
 
-// LastError returns the most recent failure among the groups still failing,
-// or nil.
-func (c *Controller) LastError() *ApplyError {
-	var last *ApplyError
-	for _, e := range c.Status().Failing {
-		if last == nil || e.At.After(last.At) {
-			last = &e
-		}
-	}
-	return last
-}
-
 // Updated returns a channel closed when the next round ends, whether or not
 // it translated anything. Read it before Status to not miss a round.
 func (c *Controller) Updated() <-chan struct{} {

@@ -157,12 +157,13 @@ func TestControllerKeepsLastSnapshotWhenTranslateFails(t *testing.T) {
 	if got, _ := srv.Versions("az-1"); got != good {
 		t.Errorf("az-1 serves %+v after a failed translation, want the last good %+v", got, good)
 	}
-	last := c.LastError()
-	if last == nil || !errors.Is(last, errBad) || len(last.Inputs) != 1 || last.Inputs[0] != InputFleet {
-		t.Fatalf("LastError() = %v, want the translate error caused by the fleet", last)
-	}
 	if len(s.Failing) != 3 { // "", az-1, az-2
 		t.Errorf("Failing = %v, want the three groups", s.Failing)
+	}
+	for _, e := range s.Failing {
+		if !errors.Is(e.Err, errBad) || len(e.Inputs) != 1 || e.Inputs[0] != InputFleet {
+			t.Errorf("group %q failing with %v (inputs %v), want the translate error caused by the fleet", e.Group, e.Err, e.Inputs)
+		}
 	}
 	if got := testutil.ToFloat64(srv.metrics.snapshotRejected.WithLabelValues(stageTranslate)); got != 3 {
 		t.Errorf("snapshot_rejected_total{stage=translate} = %v, want 3", got)
@@ -172,9 +173,8 @@ func TestControllerKeepsLastSnapshotWhenTranslateFails(t *testing.T) {
 	changed = testFleet()
 	changed.Instances[0].Weight = 8
 	c.UpdateFleet(changed)
-	waitFor(t, c, generation(3))
-	if last := c.LastError(); last != nil {
-		t.Errorf("LastError() after recovery = %v, want nil", last)
+	if failing := waitFor(t, c, generation(3)).Failing; len(failing) != 0 {
+		t.Errorf("Failing after recovery = %v, want none", failing)
 	}
 }
 

@@ -138,10 +138,6 @@ func register(g *grpc.Server, x serverv3.Server) {
 	endpointservice.RegisterEndpointDiscoveryServiceServer(g, x)
 }
 
-// GRPCServer is the underlying gRPC server, for registering more services
-// (health, CSDS) before Serve.
-func (s *Server) GRPCServer() *grpc.Server { return s.grpc }
-
 // Registry holds the server's metrics (and the Controller's, when it is
 // built on this server).
 func (s *Server) Registry() *prometheus.Registry { return s.cfg.Registry }
