@@ -186,11 +186,7 @@ func (w *edsWatch) expectEndpointsStay(t *testing.T, window time.Duration, why s
 	for {
 		select {
 		case resp, ok := <-w.d.responses:
-			if !ok {
-				t.Fatalf("delta stream closed")
-			}
-			w.d.ack(t, resp)
-			w.take(t, resp.GetResources())
+			w.read(t, resp, ok)
 			if !hasExactly(sims...)(w.latest) {
 				t.Fatalf("EDS for %s changed to %v; %s", w.model, w.latest, why)
 			}

@@ -166,16 +166,23 @@ func (w *edsWatch) await(t *testing.T, timeout time.Duration, what string, done 
 	for w.latest == nil || !done(w.latest) {
 		select {
 		case resp, ok := <-w.d.responses:
-			if !ok {
-				t.Fatalf("delta stream closed while waiting for %s of %s", what, w.model)
-			}
-			w.d.ack(t, resp)
-			w.take(t, resp.GetResources())
+			w.read(t, resp, ok)
 		case <-deadline.C:
 			t.Fatalf("EDS for %s: no %s within %v; latest %v", w.model, what, timeout, w.latest)
 		}
 	}
 	return time.Now()
+}
+
+// read ACKs a response received from the stream (ok false: the stream
+// closed) and keeps the model's assignment from it.
+func (w *edsWatch) read(t *testing.T, resp *discoveryv3.DeltaDiscoveryResponse, ok bool) {
+	t.Helper()
+	if !ok {
+		t.Fatalf("delta stream for the EDS of %s closed", w.model)
+	}
+	w.d.ack(t, resp)
+	w.take(t, resp.GetResources())
 }
 
 // take keeps the model's assignment, if the resources hold one.
@@ -201,12 +208,8 @@ func (w *edsWatch) since(t *testing.T) []endpoints {
 	for {
 		select {
 		case resp, ok := <-w.d.responses:
-			if !ok {
-				t.Fatalf("delta stream closed")
-			}
-			w.d.ack(t, resp)
 			before := w.latest
-			w.take(t, resp.GetResources())
+			w.read(t, resp, ok)
 			if !maps.Equal(before, w.latest) {
 				pushes = append(pushes, w.latest)
 			}

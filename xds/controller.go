@@ -143,7 +143,7 @@ func NewController(srv *Server, cfg ControllerConfig) *Controller {
 func (c *Controller) UpdateFleet(f *topology.Fleet) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if reflect.DeepEqual(f, cmp.Or(c.pendingFleet, c.fleet)) {
+	if f.Equal(cmp.Or(c.pendingFleet, c.fleet)) {
 		return
 	}
 	c.pendingFleet = f
@@ -265,7 +265,7 @@ func (c *Controller) takeInputs() (*topology.Fleet, *drpolicy.Policy, uint64, []
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	var changed []string
-	if c.pendingFleet != nil && !reflect.DeepEqual(c.pendingFleet, c.fleet) {
+	if c.pendingFleet != nil && !c.pendingFleet.Equal(c.fleet) {
 		c.fleet = c.pendingFleet
 		changed = append(changed, InputFleet)
 	}

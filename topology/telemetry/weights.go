@@ -17,12 +17,13 @@ import (
 // highest utilization, the least memory headroom.
 func Signals(applied *topology.Fleet, samples Samples, now time.Time, staleAfter time.Duration) map[string]gpupool.Signals {
 	out := map[string]gpupool.Signals{}
+	readings := freshReadings(applied, samples, now, staleAfter)
 	for _, in := range applied.Instances {
 		if !in.Serving() || in.Weight != 0 {
 			continue
 		}
 		var s gpupool.Signals
-		known := gpuSignals(&s, applied, in, samples, now, staleAfter)
+		known := gpuSignals(&s, applied, in, readings[in.Node])
 		if sample, ok := fresh(samples, in.MetricsURL, now, staleAfter); ok {
 			if load, reported := modelLoad(sample.Metrics, in.Model); reported {
 				s.QueueDepth, s.KVCacheUsage = gpupool.Measured(load.QueueDepth), gpupool.Measured(load.KVCacheUsage)
@@ -36,15 +37,25 @@ func Signals(applied *topology.Fleet, samples Samples, now time.Time, staleAfter
 	return out
 }
 
-// gpuSignals sets the readings a fresh scrape of in's node reports for
-// in's GPUs and says whether there were any.
-func gpuSignals(s *gpupool.Signals, applied *topology.Fleet, in topology.Instance, samples Samples, now time.Time, staleAfter time.Duration) bool {
+// freshReadings parses each node's fresh telemetry page once, however many
+// instances share the node; nodes without one are absent.
+func freshReadings(f *topology.Fleet, samples Samples, now time.Time, staleAfter time.Duration) map[string]map[int]*gpuReading {
+	out := map[string]map[int]*gpuReading{}
+	for _, n := range f.Nodes {
+		if sample, ok := fresh(samples, n.TelemetryURL, now, staleAfter); ok {
+			out[n.Name] = gpuReadings(sample.Metrics)
+		}
+	}
+	return out
+}
+
+// gpuSignals sets what the node's readings report for in's GPUs and says
+// whether there was anything.
+func gpuSignals(s *gpupool.Signals, applied *topology.Fleet, in topology.Instance, readings map[int]*gpuReading) bool {
 	node, ok := applied.Node(in.Node)
-	sample, scraped := fresh(samples, node.TelemetryURL, now, staleAfter)
-	if !ok || !scraped {
+	if !ok || readings == nil {
 		return false
 	}
-	readings := gpuReadings(sample.Metrics)
 	known := false
 	for _, g := range node.GPUs {
 		r := match(readings, g)
