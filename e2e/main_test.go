@@ -5,8 +5,16 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 )
+
+// envoyVersion is the Envoy release the project is tested against (the
+// Makefile's ENVOY_VERSION).
+const envoyVersion = "1.40.0"
+
+// envoySkips counts Envoy tests skipped on request, for the summary.
+var envoySkips atomic.Int64
 
 // binaries are the programs under test, built once by TestMain.
 var binaries struct {
@@ -36,7 +44,11 @@ func run(m *testing.M) int {
 			return 1
 		}
 	}
-	return m.Run()
+	code := m.Run()
+	if n := envoySkips.Load(); n > 0 {
+		fmt.Printf("e2e: SKIPPED %d Envoy tests (INFERXDS_SKIP_ENVOY=1): the data path through Envoy was not tested\n", n)
+	}
+	return code
 }
 
 func build(out, pkg string) error {
