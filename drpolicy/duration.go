@@ -4,14 +4,14 @@ import (
 	"fmt"
 	"time"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v4"
 )
 
-// UnmarshalYAML reads a Go duration string, or a bare zero. Its errors are
-// yaml.TypeErrors so that decoding goes on and reports every bad value.
+// UnmarshalYAML reads a Go duration string, or a bare zero; decoding places
+// its errors at the node's line and field.
 func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	if n.Kind != yaml.ScalarNode {
-		return lineError(n, "want a duration such as \"10s\", got a %s", kindName(n.Kind))
+		return fmt.Errorf("want a duration such as \"10s\", got a %s", kindName(n.Kind))
 	}
 	if n.Value == "0" {
 		*d = 0
@@ -19,10 +19,10 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	}
 	v, err := time.ParseDuration(n.Value)
 	if err != nil {
-		return lineError(n, "bad duration %q: want a number with a unit, such as \"10s\" or \"1m30s\"", n.Value)
+		return fmt.Errorf("bad duration %q: want a number with a unit, such as \"10s\" or \"1m30s\"", n.Value)
 	}
 	if v < 0 {
-		return lineError(n, "duration %q is negative", n.Value)
+		return fmt.Errorf("duration %q is negative", n.Value)
 	}
 	*d = Duration(v)
 	return nil
@@ -33,10 +33,6 @@ func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(),
 
 // MarshalText writes the duration as a Go duration string (JSON, viper).
 func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
-
-func lineError(n *yaml.Node, format string, args ...any) error {
-	return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: ", n.Line) + fmt.Sprintf(format, args...)}}
-}
 
 func kindName(k yaml.Kind) string {
 	switch k {

@@ -12,8 +12,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/inferxds/inferxds/drpolicy/filewatch"
-	"github.com/inferxds/inferxds/drpolicy/yamlfile"
+	"github.com/inferxds/inferxds/internal/fielderr"
+	"github.com/inferxds/inferxds/internal/filewatch"
+	"github.com/inferxds/inferxds/internal/yamlpos"
 )
 
 // Load reads the policy directory: every *.yaml and *.yml file directly in
@@ -105,7 +106,7 @@ type merger struct {
 
 func (m *merger) add(file string, data []byte) {
 	var part Policy
-	doc, err := yamlfile.Decode(file, data, &part)
+	doc, err := yamlpos.Decode(file, data, &part)
 	m.errs = append(m.errs, err)
 	for i := range part.Models {
 		m.policy.Models = append(m.policy.Models, part.Models[i])
@@ -119,7 +120,7 @@ func (m *merger) add(file string, data []byte) {
 		return
 	}
 	if first := m.sources.azFailover; first != nil {
-		pr := yamlfile.NewProblems(doc)
+		pr := fielderr.NewProblems(doc)
 		pr.Add("az_failover", "az_failover is already defined at %s; define it once", first.Locate("az_failover"))
 		m.errs = append(m.errs, pr.Err())
 		return
@@ -140,18 +141,18 @@ func (m *merger) result() (*Policy, error) {
 // origin is where a list item of the merged policy was written: its file and
 // its index in that file's list.
 type origin struct {
-	doc   *yamlfile.Document
+	doc   *yamlpos.Document
 	index int
 }
 
 type sources struct {
 	models, tenants []origin
-	azFailover      *yamlfile.Document
+	azFailover      *yamlpos.Document
 }
 
 // Locate maps a field of the merged policy ("models[4].rto") to the file
 // that set it and the path within that file ("models[1].rto").
-func (s *sources) Locate(field string) yamlfile.Place {
+func (s *sources) Locate(field string) fielderr.Place {
 	if strings.HasPrefix(field, "az_failover") && s.azFailover != nil {
 		return s.azFailover.Locate(field)
 	}
@@ -160,7 +161,7 @@ func (s *sources) Locate(field string) yamlfile.Place {
 	list := map[string][]origin{"models": s.models, "tenants": s.tenants}[section]
 	i, err := strconv.Atoi(index)
 	if err != nil || i < 0 || i >= len(list) {
-		return yamlfile.Place{Field: field}
+		return fielderr.Place{Field: field}
 	}
 	o := list[i]
 	return o.doc.Locate(fmt.Sprintf("%s[%d]%s", section, o.index, tail))

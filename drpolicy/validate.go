@@ -6,8 +6,8 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/inferxds/inferxds/drpolicy/yamlfile"
-	"github.com/inferxds/inferxds/topology"
+	"github.com/inferxds/inferxds/internal/fielderr"
+	"github.com/inferxds/inferxds/internal/names"
 )
 
 // MaxRetryAttempts is the most retries a model may ask for.
@@ -31,15 +31,15 @@ var RetryOnConditions = []string{
 var headerNamePattern = regexp.MustCompile(`^[a-z0-9]([a-z0-9_.-]*[a-z0-9])?$`)
 
 // Validate checks a policy built in code, after ApplyDefaults. It returns
-// every problem (errors.Join of *yamlfile.FieldError) with field paths such
+// every problem (errors.Join of *fielderr.FieldError) with field paths such
 // as "models[1].hotStandby"; Load and Parse report the same problems with
 // file and line.
-func (p *Policy) Validate() error { return p.check(yamlfile.NoFile{}) }
+func (p *Policy) Validate() error { return p.check(fielderr.NoFile{}) }
 
-func (p *Policy) check(loc yamlfile.Locator) error {
-	pr := yamlfile.NewProblems(loc)
-	tenants := pr.Names("tenant", "tenants[%d].name", tenantNames(p.Tenants), topology.ValidateName)
-	models := pr.Names("model", "models[%d].name", modelNames(p.Models), topology.ValidateName)
+func (p *Policy) check(loc fielderr.Locator) error {
+	pr := fielderr.NewProblems(loc)
+	tenants := pr.Names("tenant", "tenants[%d].name", tenantNames(p.Tenants), names.Validate)
+	models := pr.Names("model", "models[%d].name", modelNames(p.Models), names.Validate)
 	for i := range p.Tenants {
 		p.Tenants[i].check(pr, fmt.Sprintf("tenants[%d]", i))
 	}
@@ -81,7 +81,7 @@ func pathPrefixes(models []Model) []string {
 	return prefixes
 }
 
-func (m *Model) check(pr *yamlfile.Problems, at string, models, tenants map[string]bool) {
+func (m *Model) check(pr *fielderr.Problems, at string, models, tenants map[string]bool) {
 	switch m.Priority {
 	case CriticalityCritical, CriticalityHigh, CriticalityNormal, CriticalityLow:
 	default:
@@ -109,20 +109,20 @@ func (m *Model) check(pr *yamlfile.Problems, at string, models, tenants map[stri
 	}
 }
 
-func (r Routing) check(pr *yamlfile.Problems, at string) {
+func (r Routing) check(pr *fielderr.Problems, at string) {
 	checkHeaderName(pr, at+".header", r.Header)
 	if !strings.HasPrefix(r.PathPrefix, "/") || strings.ContainsAny(r.PathPrefix, " \t?#") {
 		pr.Add(at+".pathPrefix", "must start with '/' and contain no spaces, '?' or '#' (got %q)", r.PathPrefix)
 	}
 }
 
-func checkHeaderName(pr *yamlfile.Problems, field, name string) {
+func checkHeaderName(pr *fielderr.Problems, field, name string) {
 	if !headerNamePattern.MatchString(name) {
 		pr.Add(field, "must be a lowercase HTTP header name such as \"model-name\" (got %q)", name)
 	}
 }
 
-func (lb LoadBalancing) check(pr *yamlfile.Problems, at string) {
+func (lb LoadBalancing) check(pr *fielderr.Problems, at string) {
 	switch lb.Policy {
 	case LBRoundRobin, LBLeastRequest:
 		if lb.HashHeader != "" {
@@ -142,7 +142,7 @@ func (lb LoadBalancing) check(pr *yamlfile.Problems, at string) {
 	}
 }
 
-func (o *OutlierDetection) check(pr *yamlfile.Problems, at string) {
+func (o *OutlierDetection) check(pr *fielderr.Problems, at string) {
 	percent(pr, at+".maxEjectionPercent", float64(o.MaxEjectionPercent))
 	nonNegativeDuration(pr, at+".interval", o.Interval)
 	nonNegativeDuration(pr, at+".baseEjectionTime", o.BaseEjectionTime)
@@ -151,7 +151,7 @@ func (o *OutlierDetection) check(pr *yamlfile.Problems, at string) {
 	}
 }
 
-func (r *Retries) check(pr *yamlfile.Problems, at string, timeout Duration) {
+func (r *Retries) check(pr *fielderr.Problems, at string, timeout Duration) {
 	if r.Attempts > MaxRetryAttempts {
 		pr.Add(at+".attempts", "must be at most %d (got %d)", MaxRetryAttempts, r.Attempts)
 	}
@@ -169,7 +169,7 @@ func (r *Retries) check(pr *yamlfile.Problems, at string, timeout Duration) {
 	}
 }
 
-func (m *Mirror) check(pr *yamlfile.Problems, at, self string, models map[string]bool) {
+func (m *Mirror) check(pr *fielderr.Problems, at, self string, models map[string]bool) {
 	switch {
 	case m.Model == "":
 		pr.Add(at+".model", "is required")
@@ -181,7 +181,7 @@ func (m *Mirror) check(pr *yamlfile.Problems, at, self string, models map[string
 	percent(pr, at+".percent", m.Percent)
 }
 
-func (t *Tenant) check(pr *yamlfile.Problems, at string) {
+func (t *Tenant) check(pr *fielderr.Problems, at string) {
 	nonNegative(pr, at+".weight", t.Weight)
 	nonNegative(pr, at+".gpuQuota", t.GPUQuota)
 	if t.RateLimit != nil && t.RateLimit.RequestsPerSecond == 0 {
@@ -189,7 +189,7 @@ func (t *Tenant) check(pr *yamlfile.Problems, at string) {
 	}
 }
 
-func (a *AZFailover) check(pr *yamlfile.Problems, at string) {
+func (a *AZFailover) check(pr *fielderr.Problems, at string) {
 	switch a.Strategy {
 	case StrategyActivePassive:
 		if a.StandbyZone == "" {
@@ -202,9 +202,9 @@ func (a *AZFailover) check(pr *yamlfile.Problems, at string) {
 	if len(a.ActiveZones) == 0 {
 		pr.Add(at+".activeZones", "must list at least one zone")
 	}
-	pr.Names("active zone", at+".activeZones[%d]", a.ActiveZones, topology.ValidateName)
+	pr.Names("active zone", at+".activeZones[%d]", a.ActiveZones, names.Validate)
 	if a.StandbyZone != "" {
-		if err := topology.ValidateName(a.StandbyZone); err != nil {
+		if err := names.Validate(a.StandbyZone); err != nil {
 			pr.Add(at+".standbyZone", "zone name %v", err)
 		} else if slices.Contains(a.ActiveZones, a.StandbyZone) {
 			pr.Add(at+".standbyZone", "zone %q is also listed in activeZones", a.StandbyZone)
@@ -218,19 +218,19 @@ func (a *AZFailover) check(pr *yamlfile.Problems, at string) {
 	}
 }
 
-func nonNegative(pr *yamlfile.Problems, field string, n int) {
+func nonNegative(pr *fielderr.Problems, field string, n int) {
 	if n < 0 {
 		pr.Add(field, "must not be negative (got %d)", n)
 	}
 }
 
-func nonNegativeDuration(pr *yamlfile.Problems, field string, d Duration) {
+func nonNegativeDuration(pr *fielderr.Problems, field string, d Duration) {
 	if d < 0 {
 		pr.Add(field, "must not be negative (got %v)", d.D())
 	}
 }
 
-func percent(pr *yamlfile.Problems, field string, v float64) {
+func percent(pr *fielderr.Problems, field string, v float64) {
 	if v < 0 || v > 100 {
 		pr.Add(field, "must be a percentage between 0 and 100 (got %v)", v)
 	}

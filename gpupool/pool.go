@@ -26,7 +26,7 @@ import (
 	"math"
 	"slices"
 
-	"github.com/inferxds/inferxds/drpolicy/yamlfile"
+	"github.com/inferxds/inferxds/internal/fielderr"
 	"github.com/inferxds/inferxds/topology"
 )
 
@@ -98,7 +98,7 @@ type placed struct {
 // baseline that no tenant is charged for. Every problem with the queues or
 // the overcommit ratio (which must be at least 1) is reported.
 func NewPool(fleet *topology.Fleet, queues []Queue, overcommit float64) (*Pool, error) {
-	pr := yamlfile.NewProblems(yamlfile.NoFile{})
+	pr := fielderr.NewProblems(fielderr.NoFile{})
 	if !(overcommit >= 1) || math.IsInf(overcommit, 1) {
 		pr.Add("overcommit", "must be a finite ratio of at least 1 (got %v)", overcommit)
 	}
@@ -112,7 +112,7 @@ func NewPool(fleet *topology.Fleet, queues []Queue, overcommit float64) (*Pool, 
 	return p, nil
 }
 
-func newQueues(pr *yamlfile.Problems, queues []Queue) map[string]*queueState {
+func newQueues(pr *fielderr.Problems, queues []Queue) map[string]*queueState {
 	names := make([]string, len(queues))
 	for i, q := range queues {
 		names[i] = q.Name

@@ -5,7 +5,7 @@ import (
 	"math"
 	"time"
 
-	"github.com/inferxds/inferxds/drpolicy/yamlfile"
+	"github.com/inferxds/inferxds/internal/fielderr"
 	"github.com/inferxds/inferxds/topology"
 )
 
@@ -128,7 +128,7 @@ func (c WeightConfig) withDefaults() WeightConfig {
 }
 
 func (c WeightConfig) check() error {
-	pr := yamlfile.NewProblems(yamlfile.NoFile{})
+	pr := fielderr.NewProblems(fielderr.NoFile{})
 	if c.Levels < 2 || c.Levels > topology.MaxWeight {
 		pr.Add("levels", "must be between 2 and %d (got %d)", topology.MaxWeight, c.Levels)
 	}

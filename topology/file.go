@@ -7,8 +7,8 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/inferxds/inferxds/drpolicy/filewatch"
-	"github.com/inferxds/inferxds/drpolicy/yamlfile"
+	"github.com/inferxds/inferxds/internal/filewatch"
+	"github.com/inferxds/inferxds/internal/yamlpos"
 )
 
 // The fleet file is a YAML Fleet: zones, nodes and instances, keys as in the
@@ -28,7 +28,7 @@ func LoadFile(path string) (*Fleet, error) {
 // name:line: field: message; name is only used in messages.
 func ParseFleet(name string, data []byte) (*Fleet, error) {
 	var f Fleet
-	doc, err := yamlfile.Decode(name, data, &f)
+	doc, err := yamlpos.Decode(name, data, &f)
 	f.fillDefaults()
 	if err := errors.Join(err, f.check(doc)); err != nil {
 		return nil, err

@@ -9,7 +9,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/inferxds/inferxds/drpolicy/yamlfile"
+	"github.com/inferxds/inferxds/internal/fielderr"
 )
 
 // MaxWeight is the largest endpoint weight; gRPC and Envoy accept more, but
@@ -20,19 +20,19 @@ var hostnamePattern = regexp.MustCompile(`^(?i)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])
 
 // Validate checks a fleet (after ApplyDefaults): names, references between
 // zones, nodes, GPUs and instances, enum values, addresses and weights. It
-// returns every problem (errors.Join of *yamlfile.FieldError) with field
+// returns every problem (errors.Join of *fielderr.FieldError) with field
 // paths such as "instances[2].port"; ParseFleet adds file and line.
-func (f *Fleet) Validate() error { return f.check(yamlfile.NoFile{}) }
+func (f *Fleet) Validate() error { return f.check(fielderr.NoFile{}) }
 
-func (f *Fleet) check(loc yamlfile.Locator) error {
-	pr := yamlfile.NewProblems(loc)
+func (f *Fleet) check(loc fielderr.Locator) error {
+	pr := fielderr.NewProblems(loc)
 	zones := f.checkZones(pr)
 	nodes := f.checkNodes(pr, zones)
 	f.checkInstances(pr, zones, nodes)
 	return pr.Err()
 }
 
-func (f *Fleet) checkZones(pr *yamlfile.Problems) map[string]bool {
+func (f *Fleet) checkZones(pr *fielderr.Problems) map[string]bool {
 	names := make([]string, len(f.Zones))
 	for i, z := range f.Zones {
 		names[i] = z.Name
@@ -43,7 +43,7 @@ func (f *Fleet) checkZones(pr *yamlfile.Problems) map[string]bool {
 	return pr.Names("zone", "zones[%d].name", names, ValidateName)
 }
 
-func (f *Fleet) checkNodes(pr *yamlfile.Problems, zones map[string]bool) map[string]Node {
+func (f *Fleet) checkNodes(pr *fielderr.Problems, zones map[string]bool) map[string]Node {
 	names := make([]string, len(f.Nodes))
 	for i, n := range f.Nodes {
 		names[i] = n.Name
@@ -64,7 +64,7 @@ func (f *Fleet) checkNodes(pr *yamlfile.Problems, zones map[string]bool) map[str
 	return nodes
 }
 
-func checkGPUs(pr *yamlfile.Problems, at string, gpus []GPU) {
+func checkGPUs(pr *fielderr.Problems, at string, gpus []GPU) {
 	indexes := make([]string, len(gpus))
 	for i, g := range gpus {
 		field := fmt.Sprintf("%s[%d]", at, i)
@@ -89,7 +89,7 @@ func checkGPUs(pr *yamlfile.Problems, at string, gpus []GPU) {
 	pr.Unique("GPU index", at+"[%d].index", indexes)
 }
 
-func (f *Fleet) checkInstances(pr *yamlfile.Problems, zones map[string]bool, nodes map[string]Node) {
+func (f *Fleet) checkInstances(pr *fielderr.Problems, zones map[string]bool, nodes map[string]Node) {
 	names := make([]string, len(f.Instances))
 	endpoints := make([]string, len(f.Instances))
 	for i, in := range f.Instances {
@@ -109,7 +109,7 @@ func (f *Fleet) checkInstances(pr *yamlfile.Problems, zones map[string]bool, nod
 }
 
 // checkPlacement checks the instance's node, zone and GPU references.
-func (in Instance) checkPlacement(pr *yamlfile.Problems, at string, zones map[string]bool, nodes map[string]Node) {
+func (in Instance) checkPlacement(pr *fielderr.Problems, at string, zones map[string]bool, nodes map[string]Node) {
 	if in.Node == "" {
 		if len(in.GPUs) > 0 {
 			pr.Add(at+".gpus", "GPUs need a node; name the instance's node")
@@ -132,7 +132,7 @@ func (in Instance) checkPlacement(pr *yamlfile.Problems, at string, zones map[st
 	}
 }
 
-func (in Instance) checkState(pr *yamlfile.Problems, at string) {
+func (in Instance) checkState(pr *fielderr.Problems, at string) {
 	switch in.Tier {
 	case TierHot, TierWarm, TierCold:
 	default:
@@ -152,7 +152,7 @@ func (in Instance) checkState(pr *yamlfile.Problems, at string) {
 }
 
 // checkAddress reports a bad address or port; it returns whether both are good.
-func (in Instance) checkAddress(pr *yamlfile.Problems, at string) bool {
+func (in Instance) checkAddress(pr *fielderr.Problems, at string) bool {
 	good := true
 	if net.ParseIP(in.Address) == nil && (len(in.Address) > 253 || !hostnamePattern.MatchString(in.Address)) {
 		pr.Add(at+".address", "must be an IP address or a hostname (got %q)", in.Address)
@@ -167,7 +167,7 @@ func (in Instance) checkAddress(pr *yamlfile.Problems, at string) bool {
 
 // checkMetricsURL accepts an empty value (no telemetry) or an absolute
 // http(s) URL with a host.
-func checkMetricsURL(pr *yamlfile.Problems, field, raw string) {
+func checkMetricsURL(pr *fielderr.Problems, field, raw string) {
 	if raw == "" {
 		return
 	}
@@ -177,7 +177,7 @@ func checkMetricsURL(pr *yamlfile.Problems, field, raw string) {
 	}
 }
 
-func checkZoneRef(pr *yamlfile.Problems, field, zone string, zones map[string]bool) {
+func checkZoneRef(pr *fielderr.Problems, field, zone string, zones map[string]bool) {
 	switch {
 	case zone == "":
 		pr.Add(field, "is required")
@@ -186,7 +186,7 @@ func checkZoneRef(pr *yamlfile.Problems, field, zone string, zones map[string]bo
 	}
 }
 
-func checkHealth(pr *yamlfile.Problems, field string, h Health, optional bool) {
+func checkHealth(pr *fielderr.Problems, field string, h Health, optional bool) {
 	switch h {
 	case HealthServing, HealthUnhealthy, HealthDraining, HealthLoading, HealthUnknown:
 	default:
@@ -196,7 +196,7 @@ func checkHealth(pr *yamlfile.Problems, field string, h Health, optional bool) {
 	}
 }
 
-func nonNegative[T int64 | float64 | time.Duration](pr *yamlfile.Problems, field string, v T) {
+func nonNegative[T int64 | float64 | time.Duration](pr *fielderr.Problems, field string, v T) {
 	if v < 0 {
 		pr.Add(field, "must not be negative (got %v)", v)
 	}

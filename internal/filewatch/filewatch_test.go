@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/inferxds/inferxds/drpolicy/filewatch"
+	"github.com/inferxds/inferxds/internal/filewatch"
 )
 
 // watchFile runs Watch on path's directory and sends the file's content to

@@ -1,9 +1,6 @@
-package yamlfile
+package fielderr
 
-import (
-	"errors"
-	"fmt"
-)
+import "fmt"
 
 // Place is where a field is: a file and line when it came from a file.
 type Place struct {
@@ -52,8 +49,9 @@ func (p *Problems) Add(field, format string, args ...any) {
 // Where says where a field is, for messages that point at a second place.
 func (p *Problems) Where(field string) string { return p.loc.Locate(field).String() }
 
-// Err joins everything recorded; nil when nothing was.
-func (p *Problems) Err() error { return errors.Join(p.errs...) }
+// Err joins everything recorded, sorted by file and line; nil when
+// nothing was.
+func (p *Problems) Err() error { return Join(p.errs...) }
 
 // Unique reports each repeated non-empty value at its later place, naming
 // the first; pathFormat turns a list index into a field path.

@@ -1,0 +1,140 @@
+// Package yamlpos decodes configuration files strictly and reports problems
+// as file:line: field: message. It parses with go.yaml.in/yaml/v4, which
+// gives every node and every syntax error its position, and maps the node
+// tree onto Go structs itself, so that each problem carries the field path
+// ("models[1].hotStandby") and line of the node it is about. It knows
+// nothing about what the configuration means.
+package yamlpos
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"strconv"
+	"strings"
+
+	"go.yaml.in/yaml/v4"
+
+	"github.com/inferxds/inferxds/internal/fielderr"
+)
+
+// Document is a decoded file's YAML tree, kept to find the line of a field.
+type Document struct {
+	File string
+	root *yaml.Node // the document's content; nil for an empty file
+	// shift holds, for list items parsed on their own (see Cache), how far
+	// their lines are from the file's.
+	shift map[*yaml.Node]int
+}
+
+// Decode reads one YAML document into v, a pointer to a struct, rejecting
+// keys v has no field for. It returns every problem found (errors.Join of
+// *fielderr.FieldError, sorted by line), not only the first; v holds
+// whatever could be decoded. An empty file decodes to nothing.
+func Decode(file string, data []byte, v any) (*Document, error) {
+	doc := &Document{File: file}
+	root, err := parse(file, data)
+	if err != nil || root == nil {
+		return doc, err
+	}
+	doc.root = root
+	return doc, doc.decode(v)
+}
+
+// parse returns the content node of the only document in data, nil for an
+// empty file.
+func parse(file string, data []byte) (*yaml.Node, error) {
+	loader, err := yaml.NewLoader(bytes.NewReader(data))
+	if err != nil {
+		return nil, err
+	}
+	var doc yaml.Node
+	if err := loader.Load(&doc); errors.Is(err, io.EOF) {
+		return nil, nil
+	} else if err != nil {
+		return nil, syntaxError(file, err)
+	}
+	var extra yaml.Node
+	switch err := loader.Load(&extra); {
+	case err == nil:
+		return nil, &fielderr.FieldError{File: file, Line: extra.Line, Msg: "only one YAML document per file is allowed"}
+	case !errors.Is(err, io.EOF):
+		return nil, syntaxError(file, err)
+	}
+	if len(doc.Content) == 0 {
+		return nil, nil
+	}
+	return doc.Content[0], nil
+}
+
+// syntaxError places a parser error at the position the parser reports.
+func syntaxError(file string, err error) error {
+	var many *yaml.LoadErrors
+	if errors.As(err, &many) {
+		errs := make([]error, len(many.Errors))
+		for i, e := range many.Errors {
+			errs[i] = loadError(file, e)
+		}
+		return fielderr.Join(errs...)
+	}
+	var one *yaml.LoadError
+	if errors.As(err, &one) {
+		return loadError(file, one)
+	}
+	return &fielderr.FieldError{File: file, Msg: err.Error()}
+}
+
+func loadError(file string, e *yaml.LoadError) error {
+	msg := e.Message
+	if e.ContextMsg != "" {
+		msg = e.ContextMsg + " at line " + strconv.Itoa(e.ContextMark.Line) + ": " + msg
+	}
+	return &fielderr.FieldError{File: file, Line: e.Mark.Line, Msg: msg}
+}
+
+// Locate places a field path of this document's value: its line, or the line
+// of the nearest ancestor the file does contain (for defaulted fields).
+func (d *Document) Locate(field string) fielderr.Place {
+	return fielderr.Place{File: d.File, Line: d.line(field), Field: field}
+}
+
+func (d *Document) line(field string) int {
+	n := d.root
+	if n == nil {
+		return 0
+	}
+	shift := d.shift[n]
+	line := n.Line + shift
+	for _, step := range splitPath(field) {
+		next, at := child(n, step)
+		if next == nil {
+			break
+		}
+		shift += d.shift[next]
+		n, line = next, at+shift
+	}
+	return line
+}
+
+// child returns the node a path step leads to and the line to report for it:
+// a mapping entry's key line, a list item's own line.
+func child(n *yaml.Node, step string) (*yaml.Node, int) {
+	switch n.Kind {
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if n.Content[i].Value == step {
+				return n.Content[i+1], n.Content[i].Line
+			}
+		}
+	case yaml.SequenceNode:
+		if i, err := strconv.Atoi(step); err == nil && i >= 0 && i < len(n.Content) {
+			return n.Content[i], n.Content[i].Line
+		}
+	}
+	return nil, 0
+}
+
+// splitPath splits "models[1].hotStandby" into "models", "1", "hotStandby".
+func splitPath(field string) []string {
+	return strings.FieldsFunc(field, func(r rune) bool { return r == '.' || r == '[' || r == ']' })
+}
