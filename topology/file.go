@@ -2,12 +2,12 @@ package topology
 
 import (
 	"context"
-	"errors"
 	"os"
 	"path/filepath"
 	"time"
 
 	"github.com/inferxds/inferxds/internal/filewatch"
+	"github.com/inferxds/inferxds/internal/fielderr"
 	"github.com/inferxds/inferxds/internal/yamlpos"
 )
 
@@ -16,21 +16,43 @@ import (
 
 // LoadFile reads and validates a fleet file.
 func LoadFile(path string) (*Fleet, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	return ParseFleet(path, data)
+	var p FleetParser
+	return p.load(path)
 }
 
 // ParseFleet decodes a fleet file's contents strictly, fills defaults,
 // validates and sorts it. The error lists every problem as
 // name:line: field: message; name is only used in messages.
 func ParseFleet(name string, data []byte) (*Fleet, error) {
+	return parseFleet(name, data, yamlpos.Decode)
+}
+
+// FleetParser is ParseFleet for a file that is read again and again: it
+// parses only the entries (zones, nodes, instances) whose text changed since
+// its last parse. Its zero value is ready to use; it is safe for concurrent
+// use.
+type FleetParser struct {
+	cache yamlpos.Cache
+}
+
+// Parse is ParseFleet, reusing what is unchanged since the last Parse.
+func (p *FleetParser) Parse(name string, data []byte) (*Fleet, error) {
+	return parseFleet(name, data, p.cache.Decode)
+}
+
+func (p *FleetParser) load(path string) (*Fleet, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return p.Parse(path, data)
+}
+
+func parseFleet(name string, data []byte, decode func(string, []byte, any) (*yamlpos.Document, error)) (*Fleet, error) {
 	var f Fleet
-	doc, err := yamlpos.Decode(name, data, &f)
+	doc, err := decode(name, data, &f)
 	f.fillDefaults()
-	if err := errors.Join(err, f.check(doc)); err != nil {
+	if err := fielderr.Join(err, f.check(doc)); err != nil {
 		return nil, err
 	}
 	f.Sort()
@@ -44,5 +66,6 @@ func ParseFleet(name string, data []byte) (*Fleet, error) {
 // callers keep their last good fleet on error. WatchFile returns nil when ctx
 // ends, or the error that prevented watching.
 func WatchFile(ctx context.Context, path string, debounce time.Duration, fn func(*Fleet, error)) error {
-	return filewatch.Watch(ctx, filepath.Dir(path), debounce, filewatch.FileOrConfigMap(path), func() { fn(LoadFile(path)) })
+	var p FleetParser
+	return filewatch.Watch(ctx, filepath.Dir(path), debounce, filewatch.FileOrConfigMap(path), func() { fn(p.load(path)) })
 }

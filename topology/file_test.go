@@ -2,6 +2,7 @@ package topology_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -168,4 +169,46 @@ func TestWatchFileFollowsEdits(t *testing.T) {
 	}
 	write(goodFleet)
 	next("the fixed fleet", port(18001))
+}
+
+// TestFleetParserAgreesWithParseFleet feeds a FleetParser every line prefix
+// of the example fleet (a file caught half-written), then edits of it, and
+// checks each result, fleet or error, is what a whole parse gives.
+func TestFleetParserAgreesWithParseFleet(t *testing.T) {
+	data, err := os.ReadFile("../deploy/examples/fleet.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	full := string(data)
+	inputs := linePrefixes(full)
+	for _, edit := range [][2]string{
+		{"port: 18101", "port: 18999"},                                // one item changed
+		{"    role: active\n", "    role: active\n    colour: red\n"}, // unknown key, lines move
+		{"gpus: [0], address", "gpus: [0, address"},                   // syntax error inside an item
+		{"instances:\n", "instances: []\nzones: []\n"},                // a key twice
+		{"zones:\n", "zones: &z\n"},                                   // an anchor
+		{"  - name: az-3\n", "- name: az-3\n"},                        // an item at the wrong indent
+	} {
+		inputs = append(inputs, strings.Replace(full, edit[0], edit[1], 1))
+	}
+	var p topology.FleetParser
+	for _, in := range inputs {
+		want, wantErr := topology.ParseFleet("fleet.yaml", []byte(in))
+		got, gotErr := p.Parse("fleet.yaml", []byte(in))
+		if fmt.Sprint(wantErr) != fmt.Sprint(gotErr) || !want.Equal(got) {
+			t.Fatalf("input:\n%s\nwhole parse: %v\n%+v\nFleetParser: %v\n%+v", in, wantErr, want, gotErr, got)
+		}
+	}
+}
+
+// linePrefixes are the texts a reader may see while a file is written line
+// by line.
+func linePrefixes(text string) []string {
+	var out []string
+	for i := range len(text) {
+		if text[i] == '\n' {
+			out = append(out, text[:i+1])
+		}
+	}
+	return out
 }

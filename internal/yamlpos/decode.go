@@ -75,6 +75,10 @@ func (dec *decoder) value(n *yaml.Node, v reflect.Value) {
 	if isNull(n) {
 		return // like an absent key: the zero value, or what a default sets
 	}
+	if shift, ok := dec.doc.shift[n]; ok {
+		dec.shift += shift
+		defer func() { dec.shift -= shift }()
+	}
 	if reflect.PointerTo(v.Type()).Implements(unmarshalerType) {
 		if err := v.Addr().Interface().(Unmarshaler).UnmarshalYAML(n); err != nil {
 			dec.fail(n, "%v", err)
@@ -131,12 +135,9 @@ func (dec *decoder) list(n *yaml.Node, v reflect.Value) {
 	}
 	v.Set(reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content)))
 	for i, item := range n.Content {
-		shift := dec.doc.shift[item]
-		dec.shift += shift
 		dec.steps = append(dec.steps, step{index: i})
 		dec.value(item, v.Index(i))
 		dec.steps = dec.steps[:len(dec.steps)-1]
-		dec.shift -= shift
 	}
 }
 

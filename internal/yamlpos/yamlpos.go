@@ -22,8 +22,8 @@ import (
 type Document struct {
 	File string
 	root *yaml.Node // the document's content; nil for an empty file
-	// shift holds, for list items parsed on their own (see Cache), how far
-	// their lines are from the file's.
+	// shift holds, for parts parsed on their own (see Cache), how far the
+	// lines of the node and everything under it are from the file's.
 	shift map[*yaml.Node]int
 }
 
@@ -106,32 +106,37 @@ func (d *Document) line(field string) int {
 	shift := d.shift[n]
 	line := n.Line + shift
 	for _, step := range splitPath(field) {
-		next, at := child(n, step)
+		next, key := child(n, step)
 		if next == nil {
 			break
 		}
+		if key != nil { // a mapping entry is reported at its key's line
+			line = key.Line + shift
+		}
 		shift += d.shift[next]
-		n, line = next, at+shift
+		if key == nil { // a list item at its own line
+			line = next.Line + shift
+		}
+		n = next
 	}
 	return line
 }
 
-// child returns the node a path step leads to and the line to report for it:
-// a mapping entry's key line, a list item's own line.
-func child(n *yaml.Node, step string) (*yaml.Node, int) {
+// child returns the node a path step leads to and, in a mapping, its key.
+func child(n *yaml.Node, step string) (next, key *yaml.Node) {
 	switch n.Kind {
 	case yaml.MappingNode:
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			if n.Content[i].Value == step {
-				return n.Content[i+1], n.Content[i].Line
+				return n.Content[i+1], n.Content[i]
 			}
 		}
 	case yaml.SequenceNode:
 		if i, err := strconv.Atoi(step); err == nil && i >= 0 && i < len(n.Content) {
-			return n.Content[i], n.Content[i].Line
+			return n.Content[i], nil
 		}
 	}
-	return nil, 0
+	return nil, nil
 }
 
 // splitPath splits "models[1].hotStandby" into "models", "1", "hotStandby".
