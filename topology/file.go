@@ -6,8 +6,8 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/inferxds/inferxds/internal/filewatch"
 	"github.com/inferxds/inferxds/internal/fielderr"
+	"github.com/inferxds/inferxds/internal/filewatch"
 	"github.com/inferxds/inferxds/internal/yamlpos"
 )
 
