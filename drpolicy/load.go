@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/inferxds/inferxds/internal/fielderr"
 	"github.com/inferxds/inferxds/internal/filewatch"
@@ -36,12 +35,13 @@ func Parse(filename string, data []byte) (*Policy, error) {
 }
 
 // Watch loads dir, calls fn with the result, then does so again each time a
-// policy file in dir changes (debounce 0 means filewatch.DefaultDebounce),
-// until ctx ends. fn gets either a policy or the error; callers keep their
-// last good policy on error. Watch returns nil when ctx ends, or the error
-// that prevented watching.
-func Watch(ctx context.Context, dir string, debounce time.Duration, fn func(*Policy, error)) error {
-	return filewatch.Watch(ctx, dir, debounce, isPolicyEvent, func() { fn(Load(dir)) })
+// policy file in dir changes and settles (see filewatch.Watch; opts.Relevant
+// is set here), until ctx ends. fn gets either a policy or the error;
+// callers keep their last good policy on error. Watch returns nil when ctx
+// ends, or the error that prevented watching.
+func Watch(ctx context.Context, dir string, opts filewatch.Options, fn func(*Policy, error)) error {
+	opts.Relevant = isPolicyEvent
+	return filewatch.Watch(ctx, dir, opts, func() { fn(Load(dir)) })
 }
 
 func load(fsys fs.FS, dir, shownDir string) (*Policy, error) {

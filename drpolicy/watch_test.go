@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/inferxds/inferxds/drpolicy"
+	"github.com/inferxds/inferxds/internal/filewatch"
 )
 
 type loaded struct {
@@ -63,7 +64,7 @@ func TestWatchReloadsEditsAndReportsBrokenOnes(t *testing.T) {
 	loads := make(chan loaded, 16)
 	done := make(chan error)
 	go func() {
-		done <- drpolicy.Watch(ctx, dir, 20*time.Millisecond, func(p *drpolicy.Policy, err error) { loads <- loaded{p, err} })
+		done <- drpolicy.Watch(ctx, dir, filewatch.Options{Debounce: 20 * time.Millisecond}, func(p *drpolicy.Policy, err error) { loads <- loaded{p, err} })
 	}()
 
 	waitFor(t, loads, "the initial policy", hotStandby(1))
@@ -93,7 +94,7 @@ func TestWatchReloadsEditsAndReportsBrokenOnes(t *testing.T) {
 }
 
 func TestWatchMissingDirectory(t *testing.T) {
-	err := drpolicy.Watch(context.Background(), filepath.Join(t.TempDir(), "missing"), 0, func(*drpolicy.Policy, error) {
+	err := drpolicy.Watch(context.Background(), filepath.Join(t.TempDir(), "missing"), filewatch.Options{}, func(*drpolicy.Policy, error) {
 		t.Error("callback called for a directory that cannot be watched")
 	})
 	if err == nil {

@@ -3,8 +3,6 @@ package topology
 import (
 	"context"
 	"os"
-	"path/filepath"
-	"time"
 
 	"github.com/inferxds/inferxds/internal/fielderr"
 	"github.com/inferxds/inferxds/internal/filewatch"
@@ -60,12 +58,14 @@ func parseFleet(name string, data []byte, decode func(string, []byte, any) (*yam
 }
 
 // WatchFile loads the fleet file, calls fn with the result, then does so
-// again each time the file changes (debounce 0 means
-// filewatch.DefaultDebounce), until ctx ends. Editors' rename-over saves and
-// Kubernetes ConfigMap updates are seen. fn gets either a fleet or the error;
-// callers keep their last good fleet on error. WatchFile returns nil when ctx
-// ends, or the error that prevented watching.
-func WatchFile(ctx context.Context, path string, debounce time.Duration, fn func(*Fleet, error)) error {
+// again each time the file changes and settles (see filewatch.Watch;
+// opts.Relevant is set here), until ctx ends. Editors' rename-over saves,
+// Kubernetes ConfigMap updates and symlink swaps above the file are seen.
+// fn gets either a fleet or the error; callers keep their last good fleet on
+// error. WatchFile returns nil when ctx ends, or the error that prevented
+// watching.
+func WatchFile(ctx context.Context, path string, opts filewatch.Options, fn func(*Fleet, error)) error {
 	var p FleetParser
-	return filewatch.Watch(ctx, filepath.Dir(path), debounce, filewatch.FileOrConfigMap(path), func() { fn(p.load(path)) })
+	opts.Relevant = filewatch.FileOrConfigMap(path)
+	return filewatch.Watch(ctx, path, opts, func() { fn(p.load(path)) })
 }

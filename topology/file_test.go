@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/inferxds/inferxds/internal/filewatch"
 	"github.com/inferxds/inferxds/topology"
 )
 
@@ -137,7 +138,7 @@ func TestWatchFileFollowsEdits(t *testing.T) {
 	t.Cleanup(func() { cancel(); <-done })
 	go func() {
 		defer close(done)
-		if err := topology.WatchFile(ctx, path, 10*time.Millisecond, func(f *topology.Fleet, err error) { loads <- loaded{f, err} }); err != nil {
+		if err := topology.WatchFile(ctx, path, filewatch.Options{Debounce: 10 * time.Millisecond}, func(f *topology.Fleet, err error) { loads <- loaded{f, err} }); err != nil {
 			t.Errorf("WatchFile: %v", err)
 		}
 	}()

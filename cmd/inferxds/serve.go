@@ -177,7 +177,7 @@ func (cp *controlPlane) watchPolicy(ctx context.Context) error {
 	if cp.cfg.PolicyDir == "" {
 		return nil
 	}
-	return drpolicy.Watch(ctx, cp.cfg.PolicyDir, 0, func(p *drpolicy.Policy, err error) {
+	return drpolicy.Watch(ctx, cp.cfg.PolicyDir, cp.watchOptions(sourcePolicy), func(p *drpolicy.Policy, err error) {
 		if cp.sourceResult(sourcePolicy, err) {
 			cp.ctrl.UpdatePolicy(p)
 		}
@@ -188,7 +188,7 @@ func (cp *controlPlane) watchFleet(ctx context.Context) error {
 	if cp.cfg.Fleet == "" {
 		return nil
 	}
-	return topology.WatchFile(ctx, cp.cfg.Fleet, 0, func(f *topology.Fleet, err error) {
+	return topology.WatchFile(ctx, cp.cfg.Fleet, cp.watchOptions(sourceFleet), func(f *topology.Fleet, err error) {
 		if cp.sourceResult(sourceFleet, err) {
 			cp.updateFleet(f)
 		}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/inferxds/inferxds/deploy"
 	"github.com/inferxds/inferxds/drpolicy"
+	"github.com/inferxds/inferxds/internal/filewatch"
 	"github.com/inferxds/inferxds/topology"
 )
 
@@ -62,4 +63,14 @@ func groupLabel(group string) string {
 		return "group without a zone"
 	}
 	return fmt.Sprintf("zone %s", group)
+}
+
+// watchOptions are how a source's file watch runs: changes that keep coming
+// are applied at least every --max-delay, and what stops the watch from
+// working is a source error (it polls meanwhile).
+func (cp *controlPlane) watchOptions(source string) filewatch.Options {
+	return filewatch.Options{
+		MaxDelay: cp.cfg.MaxDelay,
+		Errors:   func(err error) { cp.ctrl.ReportSourceError(source, err) },
+	}
 }

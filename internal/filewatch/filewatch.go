@@ -1,66 +1,272 @@
-// Package filewatch tells a source when the files it reads may have changed.
-// It watches a directory, not single files, because editors save by writing a
-// new file and renaming it over the old one, and Kubernetes updates a mounted
-// ConfigMap by swapping its "..data" symlink: a watch on the file itself would
-// miss both. It reports "look again", never what changed; reading is the
+// Package filewatch tells a source when the file or directory it reads has
+// changed and settled. It watches directories, not single files, because
+// editors save by renaming a new file over the old one and Kubernetes swaps
+// a ConfigMap's "..data" symlink. It also watches every directory above the
+// path and re-resolves symlinks after each event, so a directory replaced or
+// a symlink swapped at any level (git-sync's root/current → .worktrees/<sha>)
+// is followed; and it polls, so a change it was not told about is still
+// seen. It reports "look again", never what changed; reading is the
 // caller's job.
 package filewatch
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/fsnotify/fsnotify"
 )
 
-// DefaultDebounce is the quiet time Watch waits for when given zero: long
-// enough to coalesce one editor save (truncate, write, rename), short enough
-// not to be noticed.
-const DefaultDebounce = 50 * time.Millisecond
+// Defaults for a zero Options field.
+const (
+	// DefaultDebounce is long enough to coalesce one editor save (truncate,
+	// write, rename), short enough not to be noticed.
+	DefaultDebounce = 50 * time.Millisecond
+	DefaultMaxDelay = 500 * time.Millisecond
+	DefaultPoll     = 2 * time.Second
+)
 
-// Watch calls changed once the watch is in place, then again after each burst
-// of events in dir that relevant accepts (nil accepts all), once the directory
-// has been quiet for debounce. It returns nil when ctx ends, or the error that
-// prevented watching. A lost event (queue overflow) also counts as a change.
-func Watch(ctx context.Context, dir string, debounce time.Duration, relevant func(name string) bool, changed func()) error {
-	w, err := fsnotify.NewWatcher()
+// Options tune Watch.
+type Options struct {
+	// Debounce is the quiet time after the last event before the path is
+	// looked at; it is read only once it has not changed over that time.
+	Debounce time.Duration
+	// MaxDelay bounds how long changes that keep coming wait; it wins over
+	// Debounce.
+	MaxDelay time.Duration
+	// Poll is how often the path is looked at without an event.
+	Poll time.Duration
+	// Relevant picks, in a watched directory, the entries that matter (nil:
+	// all of them).
+	Relevant func(name string) bool
+	// Errors receives what keeps the watch from working (a directory that
+	// cannot be watched); polling goes on meanwhile. Nil drops them.
+	Errors func(error)
+}
+
+func (o Options) withDefaults() Options {
+	if o.Debounce <= 0 {
+		o.Debounce = DefaultDebounce
+	}
+	if o.MaxDelay <= 0 {
+		o.MaxDelay = max(DefaultMaxDelay, o.Debounce)
+	}
+	if o.Poll <= 0 {
+		o.Poll = DefaultPoll
+	}
+	if o.Relevant == nil {
+		o.Relevant = func(string) bool { return true }
+	}
+	if o.Errors == nil {
+		o.Errors = func(error) {}
+	}
+	return o
+}
+
+// Watch calls changed once the watch is in place, then again each time what
+// path names (a file, or a directory's relevant entries) has changed and
+// settled: after a burst of events, once nothing has changed for
+// opts.Debounce, or after opts.MaxDelay while changes keep coming. It
+// returns nil when ctx ends, or the error that prevented watching at all.
+func Watch(ctx context.Context, path string, opts Options, changed func()) error {
+	info, err := os.Stat(path)
 	if err != nil {
 		return err
 	}
-	defer w.Close()
-	if err := w.Add(dir); err != nil {
+	fw, err := fsnotify.NewWatcher()
+	if err != nil {
 		return err
 	}
-	if debounce <= 0 {
-		debounce = DefaultDebounce
+	defer fw.Close()
+	w := &watcher{path: filepath.Clean(path), isDir: info.IsDir(), opts: opts.withDefaults(), fs: fw, added: map[string]os.FileInfo{}}
+	if err := fw.Add(w.dir()); err != nil {
+		return fmt.Errorf("watch %s: %w", w.dir(), err)
 	}
+	w.rewatch()
+	w.delivered = w.fingerprint(true)
 	changed()
+	return w.loop(ctx, changed)
+}
 
-	quiet := time.NewTimer(debounce)
-	quiet.Stop()
+type watcher struct {
+	path  string
+	isDir bool
+	opts  Options
+	fs    *fsnotify.Watcher
+	added map[string]os.FileInfo // watched directory → the directory it was
+
+	delivered uint64 // fingerprint of what changed last reported
+}
+
+// dir is the directory whose entries hold what path names.
+func (w *watcher) dir() string {
+	if w.isDir {
+		return w.path
+	}
+	return filepath.Dir(w.path)
+}
+
+func (w *watcher) loop(ctx context.Context, changed func()) error {
+	quiet := newStoppedTimer()
+	deadline := newStoppedTimer()
 	defer quiet.Stop()
+	defer deadline.Stop()
+	poll := time.NewTicker(w.opts.Poll)
+	defer poll.Stop()
+	pending, settling := false, uint64(0)
+	start := func() {
+		if !pending {
+			pending = true
+			deadline.Reset(w.opts.MaxDelay)
+		}
+		settling = w.fingerprint(false)
+		quiet.Reset(w.opts.Debounce)
+	}
+	deliver := func() {
+		quiet.Stop()
+		deadline.Stop()
+		pending = false
+		w.rewatch()
+		if fp := w.fingerprint(true); fp != w.delivered {
+			w.delivered = fp
+			changed()
+		}
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
-		case ev, ok := <-w.Events:
+		case ev, ok := <-w.fs.Events:
 			if !ok {
 				return nil
 			}
-			if relevant == nil || relevant(ev.Name) {
-				quiet.Reset(debounce)
+			if w.concerns(ev.Name) {
+				start()
 			}
-		case _, ok := <-w.Errors:
+		case err, ok := <-w.fs.Errors:
 			if !ok {
 				return nil
 			}
-			quiet.Reset(debounce)
+			w.opts.Errors(fmt.Errorf("watching %s: %w", w.path, err))
+			start()
+		case <-poll.C:
+			if !pending && w.fingerprint(true) != w.delivered {
+				start()
+			}
+			w.rewatch()
 		case <-quiet.C:
-			changed()
+			if fp := w.fingerprint(false); fp != settling {
+				settling = fp // still being written: wait for it to settle
+				quiet.Reset(w.opts.Debounce)
+				continue
+			}
+			deliver()
+		case <-deadline.C:
+			deliver()
 		}
 	}
+}
+
+func newStoppedTimer() *time.Timer {
+	t := time.NewTimer(time.Hour)
+	t.Stop()
+	return t
+}
+
+// concerns says whether an event is about the path: a relevant entry of its
+// directory, or a directory or symlink on the way to it.
+func (w *watcher) concerns(name string) bool {
+	if strings.HasPrefix(w.path+string(filepath.Separator), name+string(filepath.Separator)) {
+		return true
+	}
+	return filepath.Dir(name) == w.dir() && w.opts.Relevant(filepath.Base(name))
+}
+
+// rewatch watches the path's directory and every directory above it, again
+// wherever a symlink on the way now resolves elsewhere, and reports what
+// cannot be watched.
+func (w *watcher) rewatch() {
+	var errs []error
+	for _, dir := range w.watchDirs() {
+		now, err := os.Stat(dir)
+		if err != nil {
+			if dir == w.dir() {
+				errs = append(errs, fmt.Errorf("watch %s: %w", dir, err))
+			}
+			delete(w.added, dir)
+			continue
+		}
+		if was, ok := w.added[dir]; ok && os.SameFile(was, now) {
+			continue
+		}
+		_ = w.fs.Remove(dir) // the old target, if any; it may be gone
+		if err := w.fs.Add(dir); err != nil {
+			errs = append(errs, fmt.Errorf("watch %s: %w", dir, err))
+			continue
+		}
+		w.added[dir] = now
+	}
+	if err := errors.Join(errs...); err != nil {
+		w.opts.Errors(fmt.Errorf("%w; polling every %v", err, w.opts.Poll))
+	}
+}
+
+// watchDirs are the path's directory and its ancestors, up to and not
+// including the file system root.
+func (w *watcher) watchDirs() []string {
+	var dirs []string
+	for dir := w.dir(); ; dir = filepath.Dir(dir) {
+		if parent := filepath.Dir(dir); parent == dir {
+			return dirs
+		}
+		dirs = append(dirs, dir)
+	}
+}
+
+var seed = maphash.MakeSeed()
+
+// fingerprint sums what the path resolves to and, for each relevant file,
+// its identity, size and modification time; with content, the bytes too.
+// Unreadable entries count as absent.
+func (w *watcher) fingerprint(content bool) uint64 {
+	var h maphash.Hash
+	h.SetSeed(seed)
+	resolved, _ := filepath.EvalSymlinks(w.path)
+	h.WriteString(resolved)
+	for _, file := range w.files() {
+		info, err := os.Stat(file)
+		if err != nil {
+			continue
+		}
+		fmt.Fprintf(&h, "\x00%s %d %d", file, info.Size(), info.ModTime().UnixNano())
+		if content {
+			data, _ := os.ReadFile(file)
+			h.Write(data)
+		}
+	}
+	return h.Sum64()
+}
+
+// files are the path itself, or a directory's relevant regular files.
+func (w *watcher) files() []string {
+	entries, err := os.ReadDir(w.path)
+	if err != nil {
+		return []string{w.path}
+	}
+	var files []string
+	for _, e := range entries {
+		if name := e.Name(); w.opts.Relevant(name) && !strings.HasPrefix(name, "..") {
+			files = append(files, filepath.Join(w.path, name))
+		}
+	}
+	slices.Sort(files)
+	return files
 }
 
 // FileOrConfigMap accepts events for the file named path and for the hidden
