@@ -5,11 +5,14 @@
 // path and re-resolves symlinks after each event, so a directory replaced or
 // a symlink swapped at any level (git-sync's root/current → .worktrees/<sha>)
 // is followed; and it polls, so a change it was not told about is still
-// seen. It reports "look again", never what changed; reading is the
+// seen. A file is read once it has settled, and a file that shrank to the
+// start of what it was (emptied, or caught half-written) is held a while
+// before it is reported. It reports "look again", never what changed; reading is the
 // caller's job.
 package filewatch
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -30,6 +33,7 @@ const (
 	DefaultDebounce = 50 * time.Millisecond
 	DefaultMaxDelay = 500 * time.Millisecond
 	DefaultPoll     = 2 * time.Second
+	DefaultHold     = 5 * time.Second
 )
 
 // Options tune Watch.
@@ -42,6 +46,9 @@ type Options struct {
 	MaxDelay time.Duration
 	// Poll is how often the path is looked at without an event.
 	Poll time.Duration
+	// Hold is how long a file that shrank to the start of what it was (as
+	// a file caught half-written looks) must stay so before it is reported.
+	Hold time.Duration
 	// Relevant picks, in a watched directory, the entries that matter (nil:
 	// all of them).
 	Relevant func(name string) bool
@@ -59,6 +66,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Poll <= 0 {
 		o.Poll = DefaultPoll
+	}
+	if o.Hold <= 0 {
+		o.Hold = DefaultHold
 	}
 	if o.Relevant == nil {
 		o.Relevant = func(string) bool { return true }
@@ -89,7 +99,7 @@ func Watch(ctx context.Context, path string, opts Options, changed func()) error
 		return fmt.Errorf("watch %s: %w", w.dir(), err)
 	}
 	w.rewatch()
-	w.delivered = w.fingerprint(true)
+	w.delivered, w.last = w.read()
 	changed()
 	return w.loop(ctx, changed)
 }
@@ -101,7 +111,9 @@ type watcher struct {
 	fs    *fsnotify.Watcher
 	added map[string]os.FileInfo // watched directory → the directory it was
 
-	delivered uint64 // fingerprint of what changed last reported
+	delivered uint64            // fingerprint of what changed last reported
+	last      map[string][]byte // and the files' contents then
+	held      uint64            // fingerprint of a truncated state on hold
 }
 
 // dir is the directory whose entries hold what path names.
@@ -125,18 +137,30 @@ func (w *watcher) loop(ctx context.Context, changed func()) error {
 			pending = true
 			deadline.Reset(w.opts.MaxDelay)
 		}
-		settling = w.fingerprint(false)
+		settling = w.fingerprint()
 		quiet.Reset(w.opts.Debounce)
 	}
-	deliver := func() {
+	hold := newStoppedTimer()
+	defer hold.Stop()
+	deliver := func(release bool) {
 		quiet.Stop()
 		deadline.Stop()
 		pending = false
 		w.rewatch()
-		if fp := w.fingerprint(true); fp != w.delivered {
-			w.delivered = fp
-			changed()
+		fp, files := w.read()
+		if fp == w.delivered {
+			return
 		}
+		if file := truncated(w.last, files); file != "" && !(release && fp == w.held) {
+			if fp != w.held {
+				w.held = fp
+				hold.Reset(w.opts.Hold)
+				w.opts.Errors(fmt.Errorf("%s shrank to the start of its last version, as a file caught half-written does; holding it for %v", file, w.opts.Hold))
+			}
+			return
+		}
+		w.delivered, w.last, w.held = fp, files, 0
+		changed()
 	}
 	for {
 		select {
@@ -156,19 +180,21 @@ func (w *watcher) loop(ctx context.Context, changed func()) error {
 			w.opts.Errors(fmt.Errorf("watching %s: %w", w.path, err))
 			start()
 		case <-poll.C:
-			if !pending && w.fingerprint(true) != w.delivered {
+			if fp, _ := w.read(); !pending && fp != w.delivered && fp != w.held {
 				start()
 			}
 			w.rewatch()
+		case <-hold.C:
+			deliver(true)
 		case <-quiet.C:
-			if fp := w.fingerprint(false); fp != settling {
+			if fp := w.fingerprint(); fp != settling {
 				settling = fp // still being written: wait for it to settle
 				quiet.Reset(w.opts.Debounce)
 				continue
 			}
-			deliver()
+			deliver(false)
 		case <-deadline.C:
-			deliver()
+			deliver(false)
 		}
 	}
 }
@@ -232,25 +258,50 @@ func (w *watcher) watchDirs() []string {
 var seed = maphash.MakeSeed()
 
 // fingerprint sums what the path resolves to and, for each relevant file,
-// its identity, size and modification time; with content, the bytes too.
-// Unreadable entries count as absent.
-func (w *watcher) fingerprint(content bool) uint64 {
+// its size and modification time: cheap, to tell whether writing goes on.
+func (w *watcher) fingerprint() uint64 {
 	var h maphash.Hash
 	h.SetSeed(seed)
 	resolved, _ := filepath.EvalSymlinks(w.path)
 	h.WriteString(resolved)
 	for _, file := range w.files() {
-		info, err := os.Stat(file)
-		if err != nil {
-			continue
-		}
-		fmt.Fprintf(&h, "\x00%s %d %d", file, info.Size(), info.ModTime().UnixNano())
-		if content {
-			data, _ := os.ReadFile(file)
-			h.Write(data)
+		if info, err := os.Stat(file); err == nil {
+			fmt.Fprintf(&h, "\x00%s %d %d", file, info.Size(), info.ModTime().UnixNano())
 		}
 	}
 	return h.Sum64()
+}
+
+// read returns the relevant files' contents and a fingerprint of them and
+// of what the path resolves to. Unreadable files count as absent.
+func (w *watcher) read() (uint64, map[string][]byte) {
+	var h maphash.Hash
+	h.SetSeed(seed)
+	resolved, _ := filepath.EvalSymlinks(w.path)
+	h.WriteString(resolved)
+	files := make(map[string][]byte)
+	for _, file := range w.files() {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			continue
+		}
+		files[file] = data
+		fmt.Fprintf(&h, "\x00%s %d\x00", file, len(data))
+		h.Write(data)
+	}
+	return h.Sum64(), files
+}
+
+// truncated names a file whose content is now a proper start of what it
+// was; "" when there is none.
+func truncated(before, after map[string][]byte) string {
+	for file, now := range after {
+		was, ok := before[file]
+		if ok && len(now) < len(was) && bytes.HasPrefix(was, now) {
+			return file
+		}
+	}
+	return ""
 }
 
 // files are the path itself, or a directory's relevant regular files.

@@ -236,3 +236,44 @@ func TestVanishedDirectoryIsReportedAndRecovered(t *testing.T) {
 	write(t, filepath.Join(dir, "p.yaml"), "v2")
 	waitContent(t, seen, "v2")
 }
+
+// A file that shrinks to the start of what it was is what a reader sees
+// while the file is rewritten: it is held (and said so), not reported, and
+// reported only if it stays so for Hold.
+func TestTruncatedFileIsHeld(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "fleet.yaml")
+	write(t, path, "a\nb\nc\n")
+	held := make(chan error, 64)
+	opts := filewatch.Options{Debounce: 10 * time.Millisecond, Poll: time.Hour, Hold: time.Hour, Errors: func(err error) { held <- err }}
+	seen := watch(t, path, opts, path)
+	waitContent(t, seen, "a\nb\nc\n")
+
+	for _, prefix := range []string{"a\nb\n", "", "a\nb\nc"} {
+		write(t, path, prefix)
+		select {
+		case err := <-held:
+			if !strings.Contains(err.Error(), "shrank") {
+				t.Fatalf("report %v does not say the file shrank", err)
+			}
+		case got := <-seen:
+			t.Fatalf("prefix %q reported as %q", prefix, got)
+		case <-time.After(30 * time.Second):
+			t.Fatalf("prefix %q neither held nor reported within 30s", prefix)
+		}
+	}
+	write(t, path, "a\nb\nc\nd\n")
+	if n := waitContent(t, seen, "a\nb\nc\nd\n"); n != 1 {
+		t.Fatalf("the grown file came after %d other reports; want none in between", n-1)
+	}
+}
+
+func TestTruncatedFileIsReportedAfterHold(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "fleet.yaml")
+	write(t, path, "a\nb\n")
+	seen := watch(t, path, filewatch.Options{Debounce: 10 * time.Millisecond, Poll: time.Hour, Hold: 50 * time.Millisecond}, path)
+	waitContent(t, seen, "a\nb\n")
+	write(t, path, "a\n")
+	waitContent(t, seen, "a\n")
+}
