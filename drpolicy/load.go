@@ -62,6 +62,9 @@ func load(fsys fs.FS, dir, shownDir string) (*Policy, error) {
 	return m.result()
 }
 
+// Files lists, by name, the policy files Load reads in dir.
+func Files(dir string) ([]string, error) { return policyFiles(os.DirFS(dir), ".") }
+
 func policyFiles(fsys fs.FS, dir string) ([]string, error) {
 	entries, err := fs.ReadDir(fsys, dir)
 	if pathErr := (*fs.PathError)(nil); errors.As(err, &pathErr) {
@@ -119,6 +122,7 @@ func (m *merger) add(file string, data []byte) {
 	if part.AZFailover == nil {
 		return
 	}
+	m.errs = append(m.errs, explicitZeros(doc, part.AZFailover))
 	if first := m.sources.azFailover; first != nil {
 		pr := fielderr.NewProblems(doc)
 		pr.Add("az_failover", "az_failover is already defined at %s; define it once", first.Locate("az_failover"))
@@ -127,6 +131,19 @@ func (m *merger) add(file string, data []byte) {
 	}
 	m.policy.AZFailover = part.AZFailover
 	m.sources.azFailover = doc
+}
+
+// explicitZeros refuses a zero written out where leaving the key out gives
+// the default: "failoverThreshold: 0" must not quietly mean 3.
+func explicitZeros(doc *yamlpos.Document, a *AZFailover) error {
+	pr := fielderr.NewProblems(doc)
+	if a.FailoverThreshold == 0 && doc.Has("az_failover.failoverThreshold") {
+		pr.Add("az_failover.failoverThreshold", "must be at least 1 (got 0); leave the key out for the default %d", DefaultFailoverThreshold)
+	}
+	if a.HealthCheckInterval == 0 && doc.Has("az_failover.healthCheckInterval") {
+		pr.Add("az_failover.healthCheckInterval", "must be positive (got 0s); leave the key out for the default %v", DefaultHealthCheckInterval)
+	}
+	return pr.Err()
 }
 
 func (m *merger) result() (*Policy, error) {

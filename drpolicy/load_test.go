@@ -90,6 +90,12 @@ func TestParseReportsFileLineAndField(t *testing.T) {
 			[]string{`p.yaml:1: az_failover.standbyZone: is required with strategy active-passive`}},
 		{"failover threshold", "az_failover:\n  strategy: active-active\n  activeZones: [az-1]\n  failoverThreshold: -1\n",
 			[]string{`p.yaml:4: az_failover.failoverThreshold: must be at least 1 (got -1)`}},
+		{"explicit zero threshold", "az_failover:\n  strategy: active-active\n  activeZones: [az-1]\n  failoverThreshold: 0\n",
+			[]string{`p.yaml:4: az_failover.failoverThreshold: must be at least 1 (got 0); leave the key out for the default 3`}},
+		{"explicit zero interval", "az_failover:\n  strategy: active-active\n  activeZones: [az-1]\n  healthCheckInterval: 0s\n",
+			[]string{`p.yaml:4: az_failover.healthCheckInterval: must be positive (got 0s); leave the key out for the default 10s`}},
+		{"syntax error line", "models:\n  - name: a\n    hotStandby: 1\n   priority: high\n",
+			[]string{`p.yaml:4: `}},
 		{"every problem reported", "models:\n  - name: a\n    hotStandby: -1\n    rto: ten\n    colour: red\n  - name: b\n    priority: urgent\n",
 			[]string{`p.yaml:3: models[0].hotStandby`, `p.yaml:4: models[0].rto`, `p.yaml:5: models[0].colour`, `p.yaml:7: models[1].priority`}},
 	}

@@ -9,11 +9,15 @@ import (
 func newBootstrapCommand() *cobra.Command {
 	var p bootstrap.Params
 	var grpcFormat bool
+	var fleetFile string
 	cmd := &cobra.Command{
 		Use:   "bootstrap --node-id ID --zone Z --xds-address HOST:PORT",
 		Short: "Print an Envoy bootstrap (or, with --grpc, a gRPC xDS bootstrap) for one node",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkZoneInFile(fleetFile, p.Zone); err != nil {
+				return err
+			}
 			render := bootstrap.Envoy
 			if grpcFormat {
 				render = bootstrap.GRPC
@@ -33,6 +37,7 @@ func newBootstrapCommand() *cobra.Command {
 	f.StringVar(&p.Cluster, "cluster", bootstrap.DefaultCluster, "node cluster (the fleet of like proxies)")
 	f.Uint16Var(&p.AdminPort, "admin-port", bootstrap.DefaultAdminPort, "Envoy admin port on 127.0.0.1")
 	f.BoolVar(&grpcFormat, "grpc", false, "print a gRPC-Go xDS bootstrap JSON (GRPC_XDS_BOOTSTRAP) instead")
+	f.StringVar(&fleetFile, "fleet", "", "fleet file; when given, --zone must be one of its zones")
 	for _, name := range []string{"node-id", "zone", "xds-address"} {
 		_ = cmd.MarkFlagRequired(name)
 	}

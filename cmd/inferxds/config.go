@@ -32,6 +32,9 @@ type config struct {
 	ScrapeTimeout       time.Duration `mapstructure:"scrapeTimeout"`
 	TelemetryStaleAfter time.Duration `mapstructure:"telemetryStaleAfter"`
 	WeightMinInterval   time.Duration `mapstructure:"weightMinInterval"`
+	// Source changes that remove too much at once (cmd/inferxds/guard.go).
+	MaxRemovalShare  float64 `mapstructure:"maxRemovalShare"`
+	AllowMassRemoval bool    `mapstructure:"allowMassRemoval"`
 }
 
 // setting ties a flag to its key in the config file.
@@ -50,6 +53,8 @@ var settings = []setting{
 	{"scrape-timeout", "scrapeTimeout"},
 	{"telemetry-stale-after", "telemetryStaleAfter"},
 	{"weight-min-interval", "weightMinInterval"},
+	{"max-removal-share", "maxRemovalShare"},
+	{"allow-mass-removal", "allowMassRemoval"},
 }
 
 const (

@@ -45,6 +45,9 @@ func plan(w io.Writer, cfg config, zone string) error {
 	if err != nil {
 		return err
 	}
+	if err := checkZone(fleet, zone); err != nil {
+		return err
+	}
 	r, err := snapshot.Translate(fleet, pol, zone, opts...)
 	if err != nil {
 		return fmt.Errorf("%s: %w", groupLabel(zone), err)

@@ -37,9 +37,10 @@ func newServeCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Serve xDS for the policy and fleet, hot-reloading them when they change",
-		Long: "With neither --policy-dir nor --fleet, serves the embedded example, unwatched. " +
-			"A policy directory or fleet file that is given is watched; a broken edit is " +
-			"logged and refused, and the last good configuration stays in service.",
+		Long: "With neither --policy-dir nor --fleet, serves the embedded example, unwatched; " +
+			"give both to serve your own. They are watched; a broken edit, or one that removes " +
+			"more than --max-removal-share of the models or instances at once, is logged and " +
+			"refused, and the last good configuration stays in service.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := loadConfig(cmd.Flags())
@@ -58,6 +59,7 @@ func newServeCommand() *cobra.Command {
 	f.String("ready-file", "", "write the listening addresses as JSON to this file once serving")
 	addEnvoyListenFlag(f)
 	addTelemetryFlags(f)
+	addGuardFlags(f)
 	addConfigFlag(f)
 	return cmd
 }
@@ -69,6 +71,7 @@ type controlPlane struct {
 	logger  *slog.Logger
 	server  *xds.Server
 	ctrl    *xds.Controller
+	guard   *inputGuard
 	xdsLis  net.Listener
 	httpLis net.Listener
 
@@ -85,6 +88,10 @@ func serve(ctx context.Context, cfg config, logw io.Writer) error {
 	}
 	cp, err := listen(cfg, logger)
 	if err != nil {
+		return err
+	}
+	cfg.sources().logOrigin(logger)
+	if err := errors.Join(cp.guard.admitFleet(fleet, cfg.Fleet), cp.guard.admitPolicy(pol, cfg.PolicyDir)); err != nil {
 		return err
 	}
 	cp.updateFleet(fleet)
@@ -113,6 +120,9 @@ func listen(cfg config, logger *slog.Logger) (*controlPlane, error) {
 		ctrl: xds.NewController(server, xds.ControllerConfig{
 			Translate: translator.Translate, Holdoff: cfg.Debounce, MaxDelay: cfg.MaxDelay, Logger: logger,
 		}),
+	}
+	if cp.guard, err = newInputGuard(cfg, logger, registry); err != nil {
+		return nil, err
 	}
 	if tcfg, on := cfg.telemetryConfig(); on {
 		tcfg.Logger, tcfg.Registry = logger, registry
@@ -178,6 +188,9 @@ func (cp *controlPlane) watchPolicy(ctx context.Context) error {
 		return nil
 	}
 	return drpolicy.Watch(ctx, cp.cfg.PolicyDir, cp.watchOptions(sourcePolicy), func(p *drpolicy.Policy, err error) {
+		if err == nil {
+			err = cp.guard.admitPolicy(p, cp.cfg.PolicyDir)
+		}
 		if cp.sourceResult(sourcePolicy, err) {
 			cp.ctrl.UpdatePolicy(p)
 		}
@@ -189,6 +202,9 @@ func (cp *controlPlane) watchFleet(ctx context.Context) error {
 		return nil
 	}
 	return topology.WatchFile(ctx, cp.cfg.Fleet, cp.watchOptions(sourceFleet), func(f *topology.Fleet, err error) {
+		if err == nil {
+			err = cp.guard.admitFleet(f, cp.cfg.Fleet)
+		}
 		if cp.sourceResult(sourceFleet, err) {
 			cp.updateFleet(f)
 		}

@@ -3,48 +3,91 @@ package main
 import (
 	"errors"
 	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
 
 	"github.com/spf13/pflag"
 
 	"github.com/inferxds/inferxds/deploy"
 	"github.com/inferxds/inferxds/drpolicy"
 	"github.com/inferxds/inferxds/internal/filewatch"
+	"github.com/inferxds/inferxds/internal/inputcheck"
 	"github.com/inferxds/inferxds/topology"
 )
 
-// sources say where the policy and the fleet come from. Either left empty
-// comes from the embedded example (deploy/examples).
+// sources say where the policy and the fleet come from: both given, or
+// neither, for the embedded example (deploy/examples). One without the
+// other is an error: the example's half would not describe the same models.
 type sources struct {
 	policyDir string
 	fleetFile string
 }
 
 func addSourceFlags(f *pflag.FlagSet) {
-	f.String("policy-dir", "", "policy directory (default: the embedded example)")
-	f.String("fleet", "", "fleet file (default: the embedded example)")
+	f.String("policy-dir", "", "policy directory (with --fleet; neither: the embedded example)")
+	f.String("fleet", "", "fleet file (with --policy-dir; neither: the embedded example)")
 }
 
 func (c config) sources() sources { return sources{policyDir: c.PolicyDir, fleetFile: c.Fleet} }
 
-func (s sources) loadPolicy() (*drpolicy.Policy, error) {
-	if s.policyDir == "" {
-		return deploy.LoadExamplePolicy()
-	}
-	return drpolicy.Load(s.policyDir)
-}
+// embedded reports whether the embedded example is served.
+func (s sources) embedded() bool { return s.policyDir == "" && s.fleetFile == "" }
 
-func (s sources) loadFleet() (*topology.Fleet, error) {
-	if s.fleetFile == "" {
-		return deploy.LoadExampleFleet()
+func (s sources) check() error {
+	switch {
+	case s.policyDir == "" && s.fleetFile != "":
+		return errors.New("--fleet needs --policy-dir: give both, or neither to use the embedded example")
+	case s.policyDir != "" && s.fleetFile == "":
+		return errors.New("--policy-dir needs --fleet: give both, or neither to use the embedded example")
 	}
-	return topology.LoadFile(s.fleetFile)
+	return nil
 }
 
 // load reads both, reporting the problems of both.
 func (s sources) load() (*topology.Fleet, *drpolicy.Policy, error) {
-	pol, polErr := s.loadPolicy()
-	fleet, fleetErr := s.loadFleet()
+	if err := s.check(); err != nil {
+		return nil, nil, err
+	}
+	if s.embedded() {
+		fleet, fleetErr := deploy.LoadExampleFleet()
+		pol, polErr := deploy.LoadExamplePolicy()
+		return fleet, pol, errors.Join(polErr, fleetErr)
+	}
+	pol, polErr := drpolicy.Load(s.policyDir)
+	fleet, fleetErr := topology.LoadFile(s.fleetFile)
 	return fleet, pol, errors.Join(polErr, fleetErr)
+}
+
+// logOrigin says where what is served comes from.
+func (s sources) logOrigin(logger *slog.Logger) {
+	if s.embedded() {
+		logger.Info("serving the embedded example (deploy/examples); give --policy-dir and --fleet to serve your own")
+		return
+	}
+	logger.Info("serving", "policyDir", s.policyDir, "fleet", s.fleetFile)
+}
+
+// checkZone refuses a zone the fleet does not define.
+func checkZone(f *topology.Fleet, zone string) error {
+	if _, ok := f.Zone(zone); ok {
+		return nil
+	}
+	names := make([]string, len(f.Zones))
+	for i, z := range f.Zones {
+		names[i] = z.Name
+	}
+	return fmt.Errorf("zone %q is not in the fleet (zones: %s)", zone, strings.Join(slices.Sorted(slices.Values(names)), ", "))
+}
+
+// mismatchWarnings are the fleet/policy disagreements, one "warning:" line
+// each.
+func mismatchWarnings(f *topology.Fleet, p *drpolicy.Policy) string {
+	var b strings.Builder
+	for _, m := range inputcheck.Mismatches(f, p) {
+		b.WriteString("warning: " + m + "\n")
+	}
+	return b.String()
 }
 
 // groupsOf are the node groups a fleet has proxies in: its zones, and ""
@@ -73,4 +116,17 @@ func (cp *controlPlane) watchOptions(source string) filewatch.Options {
 		MaxDelay: cp.cfg.MaxDelay,
 		Errors:   func(err error) { cp.ctrl.ReportSourceError(source, err) },
 	}
+}
+
+// checkZoneInFile refuses a zone the fleet file does not define; with no
+// file, every zone passes.
+func checkZoneInFile(fleetFile, zone string) error {
+	if fleetFile == "" {
+		return nil
+	}
+	fleet, err := topology.LoadFile(fleetFile)
+	if err != nil {
+		return err
+	}
+	return checkZone(fleet, zone)
 }

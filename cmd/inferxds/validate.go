@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 
 	"github.com/spf13/cobra"
 
@@ -17,10 +18,12 @@ func newValidateCommand() *cobra.Command {
 		Use:   "validate DIR",
 		Short: "Check a policy directory (and, with --fleet, what every zone would receive)",
 		Long: "Prints nothing and exits 0 when valid; otherwise prints every problem " +
-			"(file:line: field: message) to stderr and exits 1.",
+			"(file:line: field: message) to stderr and exits 1. With --fleet, what the fleet " +
+			"and the policy disagree on (instances of models without policy, models without " +
+			"instances) is printed as warnings, which do not change the exit status.",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := validate(args[0], fleetFile); err != nil {
+			if err := validate(cmd.ErrOrStderr(), args[0], fleetFile); err != nil {
 				fmt.Fprintln(cmd.ErrOrStderr(), err)
 				return errReported
 			}
@@ -32,14 +35,17 @@ func newValidateCommand() *cobra.Command {
 }
 
 // validate reports the problems of the policy and the fleet together; it
-// translates only when both load.
-func validate(policyDir, fleetFile string) error {
+// translates, and warns about what they disagree on, only when both load.
+func validate(warnings io.Writer, policyDir, fleetFile string) error {
 	pol, policyErr := drpolicy.Load(policyDir)
 	if fleetFile == "" {
 		return policyErr
 	}
 	fleet, fleetErr := topology.LoadFile(fleetFile)
 	if err := errors.Join(policyErr, fleetErr); err != nil {
+		return err
+	}
+	if _, err := io.WriteString(warnings, mismatchWarnings(fleet, pol)); err != nil {
 		return err
 	}
 	return translateAll(fleet, pol)

@@ -36,3 +36,16 @@ func TestProblemsNamesAndUnique(t *testing.T) {
 		t.Errorf("Err() = %v\nwant %s", err, want)
 	}
 }
+
+func TestJoinSortsByFileAndLine(t *testing.T) {
+	err := fielderr.Join(
+		&fielderr.FieldError{File: "b.yaml", Line: 2, Msg: "b2"},
+		errors.Join(&fielderr.FieldError{File: "a.yaml", Line: 9, Msg: "a9"}, &fielderr.FieldError{File: "b.yaml", Line: 1, Msg: "b1"}),
+		nil,
+		&fielderr.FieldError{File: "a.yaml", Line: 3, Msg: "a3"},
+	)
+	want := "a.yaml:3: a3\na.yaml:9: a9\nb.yaml:1: b1\nb.yaml:2: b2"
+	if err == nil || err.Error() != want {
+		t.Errorf("Join = %v\nwant %s", err, want)
+	}
+}

@@ -149,6 +149,11 @@ func (w *watcher) loop(ctx context.Context, changed func()) error {
 		w.rewatch()
 		fp, files := w.read()
 		if fp == w.delivered {
+			if w.held != 0 { // back as it was: say so, so a hold report is cleared
+				w.held = 0
+				hold.Stop()
+				changed()
+			}
 			return
 		}
 		if file := truncated(w.last, files); file != "" && !(release && fp == w.held) {

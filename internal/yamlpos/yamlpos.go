@@ -98,17 +98,30 @@ func (d *Document) Locate(field string) fielderr.Place {
 	return fielderr.Place{File: d.File, Line: d.line(field), Field: field}
 }
 
+// Has reports whether the file sets the field (to anything, null too).
+func (d *Document) Has(field string) bool {
+	_, found := d.find(field)
+	return found
+}
+
 func (d *Document) line(field string) int {
+	line, _ := d.find(field)
+	return line
+}
+
+// find returns the field's line, or its nearest ancestor's, and whether the
+// field itself is in the file.
+func (d *Document) find(field string) (int, bool) {
 	n := d.root
 	if n == nil {
-		return 0
+		return 0, false
 	}
 	shift := d.shift[n]
 	line := n.Line + shift
 	for _, step := range splitPath(field) {
 		next, key := child(n, step)
 		if next == nil {
-			break
+			return line, false
 		}
 		if key != nil { // a mapping entry is reported at its key's line
 			line = key.Line + shift
@@ -119,7 +132,7 @@ func (d *Document) line(field string) int {
 		}
 		n = next
 	}
-	return line
+	return line, true
 }
 
 // child returns the node a path step leads to and, in a mapping, its key.
