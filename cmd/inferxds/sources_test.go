@@ -1,0 +1,66 @@
+package main
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestOneSourceWithoutTheOtherIsAnError(t *testing.T) {
+	policyDir, fleetFile := copyExamples(t)
+	for _, args := range [][]string{
+		{"serve", "--xds-address", "127.0.0.1:0", "--metrics-address", "127.0.0.1:0", "--policy-dir", policyDir},
+		{"serve", "--xds-address", "127.0.0.1:0", "--metrics-address", "127.0.0.1:0", "--fleet", fleetFile},
+		{"plan", "--zone", "az-1", "--fleet", fleetFile},
+	} {
+		r := runCLI(t, args...)
+		if r.code != 1 || !strings.Contains(r.stderr, "give both, or neither to use the embedded example") {
+			t.Errorf("%v: exit %d, stderr %q; want 1 and the missing source named", args, r.code, r.stderr)
+		}
+	}
+}
+
+func TestServeSaysItServesTheEmbeddedExample(t *testing.T) {
+	s := startServe(t)
+	if !strings.Contains(s.logs.String(), "serving the embedded example") {
+		t.Errorf("serve without sources does not say it serves the embedded example:\n%s", s.logs)
+	}
+}
+
+func TestUnknownZonesAreErrors(t *testing.T) {
+	_, fleetFile := copyExamples(t)
+	for _, args := range [][]string{
+		{"plan", "--zone", "nosuchzone"},
+		{"bootstrap", "--node-id", "envoy-1", "--zone", "nosuchzone", "--xds-address", "127.0.0.1:18000", "--fleet", fleetFile},
+	} {
+		r := runCLI(t, args...)
+		if r.code != 1 || r.stdout != "" || !strings.Contains(r.stderr, `zone "nosuchzone" is not in the fleet (zones: az-1, az-2, az-3)`) {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q; want 1, nothing printed, the zone refused", args, r.code, r.stdout, r.stderr)
+		}
+	}
+	if r := runCLI(t, "bootstrap", "--node-id", "envoy-1", "--zone", "az-3", "--xds-address", "127.0.0.1:18000", "--fleet", fleetFile); r.code != 0 {
+		t.Errorf("bootstrap for a zone of the fleet: exit %d, stderr %q", r.code, r.stderr)
+	}
+}
+
+func TestValidateWarnsWhereFleetAndPolicyDisagree(t *testing.T) {
+	policyDir, fleetFile := copyExamples(t)
+	editFile(t, fleetFile, "model: gpt-4-8b, node: gpu-az1-a", "model: gpt-5, node: gpu-az1-a")
+	editFile(t, fleetFile, "instances:\n", "instances:\n  - {name: phi-1, model: phi-3, zone: az-1, address: 127.0.0.1, port: 18200}\n")
+	r := runCLI(t, "validate", policyDir, "--fleet", fleetFile)
+	if r.code != 0 || r.stdout != "" {
+		t.Fatalf("exit %d, stdout %q; warnings must not fail validation", r.code, r.stdout)
+	}
+	for _, want := range []string{
+		`warning: fleet instance gpt-4-8b-az1-primary runs model "gpt-5", which the policy does not define: it gets no route`,
+		`warning: fleet instance phi-1 runs model "phi-3", which the policy does not define: it gets no route`,
+	} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, r.stderr)
+		}
+	}
+	writeFile(t, fleetFile, dropInstances(t, fleetFile, "gpt-4-8b"))
+	r = runCLI(t, "validate", policyDir, "--fleet", fleetFile)
+	if want := `warning: policy model "gpt-4-8b" has no instance in the fleet: its route has no endpoints`; r.code != 0 || !strings.Contains(r.stderr, want) {
+		t.Errorf("exit %d, stderr lacks %q:\n%s", r.code, want, r.stderr)
+	}
+}
