@@ -30,8 +30,8 @@ func TestFleetChangeRefusesMassRemoval(t *testing.T) {
 	}{
 		{fleet("a/a1", "a/a2", "b/b1", "b/b2", "c/c1"), ""},
 		{fleet("a/a1", "a/a2", "b/b1"), ""},
-		{fleet("a/a1", "b/b1"), ""},       // half the instances: not more than 50%
-		{fleet("a/a1"), "models_removed"}, // b gone: 1 of 2 models is not more than half, but 3 of 4 instances are
+		{fleet("a/a1", "b/b1"), ""},          // half the instances: not more than 50%
+		{fleet("a/a1"), "instances_removed"}, // 1 of 2 models is not more than half; 3 of 4 instances are
 		{fleet("c/c1", "c/c2", "c/c3"), "models_removed"},
 		{fleet(), "models_removed"},
 		{fleet("a/a1", "a/x2", "b/x1", "b/b2"), ""},
