@@ -260,33 +260,32 @@ func servedResources(t *testing.T, f *topology.Fleet, p *drpolicy.Policy) []stri
 	return out
 }
 
+// awaitHeld waits for a held or refused change, counting the loads on the
+// way (the file as it was, or the empty start of a write).
 func (h *harness) awaitHeld(t *testing.T, file string) {
 	t.Helper()
-	for {
-		select {
-		case ev := <-h.events:
-			if ev == "load" {
-				h.loads++
-				continue // the file as it was, or the empty start of a write
-			}
-			return
-		case <-time.After(30 * time.Second):
-			t.Fatalf("a prefix of %s was neither held nor refused within 30s", file)
-		}
-	}
+	h.await(t, false, "a prefix of "+file+" was neither held nor refused")
 }
 
+// awaitLoad waits for a change to be passed on.
 func (h *harness) awaitLoad(t *testing.T) {
+	t.Helper()
+	h.await(t, true, "the restored file was not passed on")
+}
+
+func (h *harness) await(t *testing.T, load bool, failure string) {
 	t.Helper()
 	for {
 		select {
 		case ev := <-h.events:
 			if ev == "load" {
 				h.loads++
+			}
+			if (ev == "load") == load {
 				return
 			}
 		case <-time.After(30 * time.Second):
-			t.Fatal("the restored file was not passed on within 30s")
+			t.Fatal(failure + " within 30s")
 		}
 	}
 }

@@ -122,33 +122,27 @@ func fleetModels(f *topology.Fleet) []string {
 	if f == nil {
 		return nil
 	}
-	models := make([]string, 0, len(f.Instances))
-	for _, in := range f.Instances {
-		models = append(models, in.Model)
-	}
-	slices.Sort(models)
-	return slices.Compact(models)
+	return slices.Compact(sortedNames(f.Instances, func(in topology.Instance) string { return in.Model }))
 }
 
 func instanceNames(f *topology.Fleet) []string {
 	if f == nil {
 		return nil
 	}
-	names := make([]string, len(f.Instances))
-	for i, in := range f.Instances {
-		names[i] = in.Name
-	}
-	slices.Sort(names)
-	return names
+	return sortedNames(f.Instances, func(in topology.Instance) string { return in.Name })
 }
 
 func policyModels(p *drpolicy.Policy) []string {
 	if p == nil {
 		return nil
 	}
-	names := make([]string, len(p.Models))
-	for i, m := range p.Models {
-		names[i] = m.Name
+	return sortedNames(p.Models, func(m drpolicy.Model) string { return m.Name })
+}
+
+func sortedNames[T any](items []T, name func(T) string) []string {
+	names := make([]string, len(items))
+	for i, it := range items {
+		names[i] = name(it)
 	}
 	slices.Sort(names)
 	return names
