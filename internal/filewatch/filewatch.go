@@ -14,7 +14,6 @@ package filewatch
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"hash/maphash"
 	"os"
@@ -114,6 +113,7 @@ type watcher struct {
 	delivered uint64            // fingerprint of what changed last reported
 	last      map[string][]byte // and the files' contents then
 	held      uint64            // fingerprint of a truncated state on hold
+	failing   string            // the watch error last reported
 }
 
 // dir is the directory whose entries hold what path names.
@@ -220,32 +220,40 @@ func (w *watcher) concerns(name string) bool {
 }
 
 // rewatch watches the path's directory and every directory above it, again
-// wherever a symlink on the way now resolves elsewhere, and reports what
-// cannot be watched.
+// wherever a symlink on the way now resolves elsewhere. It reports, once,
+// when the path's own directory cannot be watched; directories above it are
+// watched where they can be, and polling covers the rest.
 func (w *watcher) rewatch() {
-	var errs []error
+	var failure error
 	for _, dir := range w.watchDirs() {
-		now, err := os.Stat(dir)
-		if err != nil {
-			if dir == w.dir() {
-				errs = append(errs, fmt.Errorf("watch %s: %w", dir, err))
-			}
-			delete(w.added, dir)
-			continue
+		if err := w.watchDir(dir); err != nil && dir == w.dir() {
+			failure = err
 		}
-		if was, ok := w.added[dir]; ok && os.SameFile(was, now) {
-			continue
-		}
-		_ = w.fs.Remove(dir) // the old target, if any; it may be gone
-		if err := w.fs.Add(dir); err != nil {
-			errs = append(errs, fmt.Errorf("watch %s: %w", dir, err))
-			continue
-		}
-		w.added[dir] = now
 	}
-	if err := errors.Join(errs...); err != nil {
-		w.opts.Errors(fmt.Errorf("%w; polling every %v", err, w.opts.Poll))
+	switch {
+	case failure == nil:
+		w.failing = ""
+	case failure.Error() != w.failing:
+		w.failing = failure.Error()
+		w.opts.Errors(fmt.Errorf("%w; polling every %v", failure, w.opts.Poll))
 	}
+}
+
+func (w *watcher) watchDir(dir string) error {
+	now, err := os.Stat(dir)
+	if err != nil {
+		delete(w.added, dir)
+		return fmt.Errorf("watch %s: %w", dir, err)
+	}
+	if was, ok := w.added[dir]; ok && os.SameFile(was, now) {
+		return nil
+	}
+	_ = w.fs.Remove(dir) // the old target, if any; it may be gone
+	if err := w.fs.Add(dir); err != nil {
+		return fmt.Errorf("watch %s: %w", dir, err)
+	}
+	w.added[dir] = now
+	return nil
 }
 
 // watchDirs are the path's directory and its ancestors, up to and not
