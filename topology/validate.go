@@ -48,10 +48,10 @@ func (f *Fleet) checkNodes(pr *fielderr.Problems, zones map[string]bool) map[str
 	for i, n := range f.Nodes {
 		names[i] = n.Name
 		at := fmt.Sprintf("nodes[%d]", i)
-		checkZoneRef(pr, at+".zone", n.Zone, zones)
-		checkHealth(pr, at+".health", n.Health, true)
-		nonNegative(pr, at+".telemetryAge", n.TelemetryAge)
-		checkMetricsURL(pr, at+".telemetryURL", n.TelemetryURL)
+		checkZoneRef(pr, at, ".zone", n.Zone, zones)
+		checkHealth(pr, at, ".health", n.Health, true)
+		nonNegative(pr, at, ".telemetryAge", n.TelemetryAge)
+		checkMetricsURL(pr, at, ".telemetryURL", n.TelemetryURL)
 		checkGPUs(pr, at+".gpus", n.GPUs)
 	}
 	good := pr.Names("node", "nodes[%d].name", names, ValidateName)
@@ -67,26 +67,29 @@ func (f *Fleet) checkNodes(pr *fielderr.Problems, zones map[string]bool) map[str
 func checkGPUs(pr *fielderr.Problems, at string, gpus []GPU) {
 	indexes := make([]string, len(gpus))
 	for i, g := range gpus {
-		field := fmt.Sprintf("%s[%d]", at, i)
-		if g.Index < 0 {
-			pr.Add(field+".index", "must not be negative (got %d)", g.Index)
-		}
 		indexes[i] = strconv.Itoa(g.Index)
-		nonNegative(pr, field+".memoryTotalMiB", g.MemoryTotalMiB)
-		nonNegative(pr, field+".memoryUsedMiB", g.MemoryUsedMiB)
-		nonNegative(pr, field+".memoryReservedMiB", g.MemoryReservedMiB)
-		nonNegative(pr, field+".xidErrors", g.XIDErrors)
-		nonNegative(pr, field+".eccUncorrectable", g.ECCUncorrectable)
-		nonNegative(pr, field+".lastXID", g.LastXID)
-		if g.MemoryTotalMiB > 0 && g.MemoryUsedMiB > g.MemoryTotalMiB {
-			pr.Add(field+".memoryUsedMiB", "exceeds memoryTotalMiB %d (got %d)", g.MemoryTotalMiB, g.MemoryUsedMiB)
-		}
-		if g.UtilizationPct < 0 || g.UtilizationPct > 100 {
-			pr.Add(field+".utilizationPct", "must be between 0 and 100 (got %v)", g.UtilizationPct)
-		}
-		checkHealth(pr, field+".health", g.Health, true)
+		g.check(pr, fmt.Sprintf("%s[%d]", at, i))
 	}
 	pr.Unique("GPU index", at+"[%d].index", indexes)
+}
+
+func (g GPU) check(pr *fielderr.Problems, at string) {
+	if g.Index < 0 {
+		pr.Add(at+".index", "must not be negative (got %d)", g.Index)
+	}
+	nonNegative(pr, at, ".memoryTotalMiB", g.MemoryTotalMiB)
+	nonNegative(pr, at, ".memoryUsedMiB", g.MemoryUsedMiB)
+	nonNegative(pr, at, ".memoryReservedMiB", g.MemoryReservedMiB)
+	nonNegative(pr, at, ".xidErrors", g.XIDErrors)
+	nonNegative(pr, at, ".eccUncorrectable", g.ECCUncorrectable)
+	nonNegative(pr, at, ".lastXID", g.LastXID)
+	if g.MemoryTotalMiB > 0 && g.MemoryUsedMiB > g.MemoryTotalMiB {
+		pr.Add(at+".memoryUsedMiB", "exceeds memoryTotalMiB %d (got %d)", g.MemoryTotalMiB, g.MemoryUsedMiB)
+	}
+	if g.UtilizationPct < 0 || g.UtilizationPct > 100 {
+		pr.Add(at+".utilizationPct", "must be between 0 and 100 (got %v)", g.UtilizationPct)
+	}
+	checkHealth(pr, at, ".health", g.Health, true)
 }
 
 func (f *Fleet) checkInstances(pr *fielderr.Problems, zones map[string]bool, nodes map[string]Node) {
@@ -114,7 +117,7 @@ func (in Instance) checkPlacement(pr *fielderr.Problems, at string, zones map[st
 		if len(in.GPUs) > 0 {
 			pr.Add(at+".gpus", "GPUs need a node; name the instance's node")
 		}
-		checkZoneRef(pr, at+".zone", in.Zone, zones)
+		checkZoneRef(pr, at, ".zone", in.Zone, zones)
 		return
 	}
 	node, ok := nodes[in.Node]
@@ -141,14 +144,14 @@ func (in Instance) checkState(pr *fielderr.Problems, at string) {
 	if in.Role != RolePrimary && in.Role != RoleStandby {
 		pr.Add(at+".role", "must be primary or standby (got %q)", in.Role)
 	}
-	checkHealth(pr, at+".health", in.Health, false)
+	checkHealth(pr, at, ".health", in.Health, false)
 	if in.Weight > MaxWeight {
 		pr.Add(at+".weight", "must be at most %d (got %d)", MaxWeight, in.Weight)
 	}
-	nonNegative(pr, at+".load.queueDepth", in.Load.QueueDepth)
-	nonNegative(pr, at+".load.running", in.Load.Running)
-	nonNegative(pr, at+".load.kvCacheUsage", in.Load.KVCacheUsage)
-	checkMetricsURL(pr, at+".metricsURL", in.MetricsURL)
+	nonNegative(pr, at, ".load.queueDepth", in.Load.QueueDepth)
+	nonNegative(pr, at, ".load.running", in.Load.Running)
+	nonNegative(pr, at, ".load.kvCacheUsage", in.Load.KVCacheUsage)
+	checkMetricsURL(pr, at, ".metricsURL", in.MetricsURL)
 }
 
 // checkAddress reports a bad address or port; it returns whether both are good.
@@ -167,37 +170,42 @@ func (in Instance) checkAddress(pr *fielderr.Problems, at string) bool {
 
 // checkMetricsURL accepts an empty value (no telemetry) or an absolute
 // http(s) URL with a host.
-func checkMetricsURL(pr *fielderr.Problems, field, raw string) {
+func checkMetricsURL(pr *fielderr.Problems, at, key, raw string) {
 	if raw == "" {
 		return
 	}
 	u, err := url.Parse(raw)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		pr.Add(field, "must be an http:// or https:// URL with a host (got %q)", raw)
+		pr.Add(at+key, "must be an http:// or https:// URL with a host (got %q)", raw)
 	}
 }
 
-func checkZoneRef(pr *fielderr.Problems, field, zone string, zones map[string]bool) {
+func checkZoneRef(pr *fielderr.Problems, at, key, zone string, zones map[string]bool) {
 	switch {
 	case zone == "":
-		pr.Add(field, "is required")
+		pr.Add(at+key, "is required")
 	case !zones[zone]:
-		pr.Add(field, "zone %q is not defined under zones", zone)
+		pr.Add(at+key, "zone %q is not defined under zones", zone)
 	}
 }
 
-func checkHealth(pr *fielderr.Problems, field string, h Health, optional bool) {
+func checkHealth(pr *fielderr.Problems, at, key string, h Health, optional bool) {
+	if !validHealth(h, optional) {
+		pr.Add(at+key, "must be one of serving, unhealthy, draining, loading, unknown (got %q)", h)
+	}
+}
+
+func validHealth(h Health, optional bool) bool {
 	switch h {
 	case HealthServing, HealthUnhealthy, HealthDraining, HealthLoading, HealthUnknown:
-	default:
-		if h != "" || !optional {
-			pr.Add(field, "must be one of serving, unhealthy, draining, loading, unknown (got %q)", h)
-		}
+		return true
 	}
+	return h == "" && optional
 }
 
-func nonNegative[T int64 | float64 | time.Duration](pr *fielderr.Problems, field string, v T) {
+// nonNegative reports a negative at+key; the field path is built only then.
+func nonNegative[T int64 | float64 | time.Duration](pr *fielderr.Problems, at, key string, v T) {
 	if v < 0 {
-		pr.Add(field, "must not be negative (got %v)", v)
+		pr.Add(at+key, "must not be negative (got %v)", v)
 	}
 }

@@ -110,18 +110,22 @@ func (dec *decoder) structure(n *yaml.Node, v reflect.Value) {
 		return
 	}
 	fields := fieldsOf(v.Type())
-	seen := make(map[string]int, len(n.Content)/2)
+	var onStack [32]*yaml.Node
+	seen := onStack[:] // the key that set each field
+	if v.NumField() > len(onStack) {
+		seen = make([]*yaml.Node, v.NumField())
+	}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		key, val := n.Content[i], n.Content[i+1]
 		dec.steps = append(dec.steps, step{key: key.Value})
 		index, known := fields[key.Value]
-		switch first, dup := seen[key.Value]; {
-		case dup:
-			dec.fail(key, "key %q is already set at line %d", key.Value, first+dec.shift)
+		switch {
 		case !known:
 			dec.fail(key, "unknown key %q", key.Value)
+		case seen[index] != nil:
+			dec.fail(key, "key %q is already set at line %d", key.Value, seen[index].Line+dec.shift)
 		default:
-			seen[key.Value] = key.Line
+			seen[index] = key
 			dec.value(val, v.Field(index))
 		}
 		dec.steps = dec.steps[:len(dec.steps)-1]
@@ -167,26 +171,43 @@ func setScalar(n *yaml.Node, v reflect.Value) bool {
 		return true
 	case reflect.Bool:
 		b, err := strconv.ParseBool(n.Value)
-		return tag == "!!bool" && err == nil && set(v, reflect.ValueOf(b))
+		if tag != "!!bool" || err != nil {
+			return false
+		}
+		v.SetBool(b)
+		return true
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
 		return setInt(n, tag, v)
 	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
 		u, err := strconv.ParseUint(n.Value, 0, 64)
-		return tag == "!!int" && err == nil && !v.OverflowUint(u) && set(v, reflect.ValueOf(u).Convert(v.Type()))
+		if tag != "!!int" || err != nil || v.OverflowUint(u) {
+			return false
+		}
+		v.SetUint(u)
+		return true
 	case reflect.Float32, reflect.Float64:
 		f, err := parseFloat(n.Value)
-		return (tag == "!!float" || tag == "!!int") && err == nil && !v.OverflowFloat(f) && set(v, reflect.ValueOf(f).Convert(v.Type()))
+		if (tag != "!!float" && tag != "!!int") || err != nil || v.OverflowFloat(f) {
+			return false
+		}
+		v.SetFloat(f)
+		return true
 	}
 	return false
 }
 
 func setInt(n *yaml.Node, tag string, v reflect.Value) bool {
-	if v.Type() == durationType && tag == "!!str" {
-		d, err := time.ParseDuration(n.Value)
-		return err == nil && set(v, reflect.ValueOf(d))
-	}
 	i, err := strconv.ParseInt(n.Value, 0, 64)
-	return tag == "!!int" && err == nil && !v.OverflowInt(i) && set(v, reflect.ValueOf(i).Convert(v.Type()))
+	if v.Type() == durationType && tag == "!!str" {
+		var d time.Duration
+		d, err = time.ParseDuration(n.Value)
+		i, tag = int64(d), "!!int"
+	}
+	if tag != "!!int" || err != nil || v.OverflowInt(i) {
+		return false
+	}
+	v.SetInt(i)
+	return true
 }
 
 func parseFloat(s string) (float64, error) {
@@ -199,11 +220,6 @@ func parseFloat(s string) (float64, error) {
 		return math.NaN(), nil
 	}
 	return strconv.ParseFloat(s, 64)
-}
-
-func set(v, x reflect.Value) bool {
-	v.Set(x.Convert(v.Type()))
-	return true
 }
 
 func describe(n *yaml.Node) string {

@@ -3,6 +3,7 @@ package yamlpos_test
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/inferxds/inferxds/internal/yamlpos"
 )
@@ -43,5 +44,48 @@ func TestDecodeEmptyFileAndWrongShape(t *testing.T) {
 	_, err := yamlpos.Decode("c.yaml", []byte("- just\n- a list\n"), &c)
 	if err == nil || !strings.HasPrefix(err.Error(), "c.yaml:1: ") {
 		t.Errorf("list document: %v", err)
+	}
+}
+
+type kinds struct {
+	S     string        `yaml:"s"`
+	I     int           `yaml:"i"`
+	U     uint32        `yaml:"u"`
+	F     float64       `yaml:"f"`
+	B     bool          `yaml:"b"`
+	D     time.Duration `yaml:"d"`
+	List  []int         `yaml:"list"`
+	Inner *struct {
+		N int `yaml:"n"`
+	} `yaml:"inner"`
+}
+
+func TestDecodeScalarsAndTheirErrors(t *testing.T) {
+	var k kinds
+	_, err := yamlpos.Decode("k.yaml", []byte("s: 12\ni: 0x10\nu: 7\nf: 2\nb: true\nd: 1m30s\nlist: [1, 2]\ninner: {n: 3}\n"), &k)
+	if err != nil || k.S != "12" || k.I != 16 || k.U != 7 || k.F != 2 || !k.B || k.D != 90*time.Second || len(k.List) != 2 || k.Inner == nil || k.Inner.N != 3 {
+		t.Fatalf("decoded %+v, err %v", k, err)
+	}
+	_, err = yamlpos.Decode("k.yaml", []byte("i: 1.5\nu: -1\nb: maybe\nd: soon\nlist: 3\ninner:\n  n: x\n  m: 1\n  n: 2\ns: [a]\n"), &kinds{})
+	want := strings.Join([]string{
+		"k.yaml:1: i: cannot unmarshal !!float `1.5` into int",
+		"k.yaml:2: u: cannot unmarshal !!int `-1` into uint32",
+		"k.yaml:3: b: cannot unmarshal !!str `maybe` into bool",
+		"k.yaml:4: d: cannot unmarshal !!str `soon` into time.Duration",
+		"k.yaml:5: list: want a list, got !!int `3`",
+		"k.yaml:7: inner.n: cannot unmarshal !!str `x` into int",
+		`k.yaml:8: inner.m: unknown key "m"`,
+		`k.yaml:9: inner.n: key "n" is already set at line 7`,
+		"k.yaml:10: s: want a string, got a list",
+	}, "\n")
+	if err == nil || err.Error() != want {
+		t.Errorf("errors:\n%v\nwant:\n%s", err, want)
+	}
+}
+
+func TestSyntaxErrorNamesTheLineThatBreaks(t *testing.T) {
+	_, err := yamlpos.Decode("k.yaml", []byte("s: a\ni: 1\n  u: 2\n"), &kinds{})
+	if err == nil || !strings.HasPrefix(err.Error(), "k.yaml:3: ") {
+		t.Errorf("error = %v, want it at k.yaml:3", err)
 	}
 }
