@@ -19,8 +19,9 @@ import (
 	"github.com/inferxds/inferxds/topology"
 )
 
-// Translate computes what the node group (a zone name; "" for nodes without
-// one) receives from the fleet and the policy, validated and versioned.
+// Translate computes what every client of a zone ("" for clients without
+// one) receives from the fleet and the policy, validated and versioned: the
+// ClientAll view of the zone, both listeners included.
 //
 // Models are declared by the policy: each gets a cluster, a load assignment
 // (empty when nothing serves it) and two routes. Instances of models the
@@ -29,21 +30,21 @@ import (
 // On any error Translate returns nil and every problem found, joined: one
 // bad model does not hide another's problems. The caller keeps its last good
 // snapshot.
-func Translate(fleet *topology.Fleet, pol *drpolicy.Policy, group string, opts ...Option) (*Resources, error) {
-	return NewTranslator(opts...).Translate(fleet, pol, group)
+func Translate(fleet *topology.Fleet, pol *drpolicy.Policy, zone string, opts ...Option) (*Resources, error) {
+	return NewTranslator(opts...).Translate(fleet, pol, zone)
 }
 
-// Translator is Translate with memory: it keeps each group's last
+// Translator is Translate with memory: it keeps each zone's last
 // per-model resources and reuses them when that model's inputs are equal, so
-// one endpoint changing rebuilds one load assignment. Its output is exactly
-// Translate's for the same inputs. It is safe for concurrent use; calls are
-// serialized.
+// one endpoint changing rebuilds, validates and hashes one load assignment.
+// Its output is exactly Translate's for the same inputs. It is safe for
+// concurrent use; calls are serialized.
 type Translator struct {
 	opts Options
 
 	mu        sync.Mutex
 	listeners *listenerSet
-	groups    map[string]*groupCache
+	groups    map[string]*groupCache // by zone
 	// Scratch space reused across calls; nothing cached points into it.
 	policyKey  []byte
 	placements []placement
@@ -55,9 +56,11 @@ func NewTranslator(opts ...Option) *Translator {
 	return &Translator{opts: buildOptions(opts), groups: make(map[string]*groupCache)}
 }
 
+// listenerSet is every listener, validated and digested once; a view takes
+// the ones its client kind carries.
 type listenerSet struct {
 	listeners []*listenerv3.Listener
-	version   string
+	sums      []digest
 	err       error
 }
 
@@ -79,12 +82,14 @@ type policyPart struct {
 	cluster    *clusterv3.Cluster
 	routes     []*routev3.Route
 	clusterSum digest
+	clusterHex string
 }
 
 type endpointPart struct {
 	inputs []endpointInput
 	cla    *endpointv3.ClusterLoadAssignment
 	sum    digest
+	hex    string
 }
 
 // routeEntry is the route configuration built from a sequence of policy
@@ -94,13 +99,21 @@ type routeEntry struct {
 	parts   []*policyPart
 	config  *routev3.RouteConfiguration
 	sum     digest
+	hex     string
 	err     error
 	checked bool
 	refErr  error
 }
 
 // Translate is the package-level Translate, reusing what it can.
-func (t *Translator) Translate(fleet *topology.Fleet, pol *drpolicy.Policy, group string) (*Resources, error) {
+func (t *Translator) Translate(fleet *topology.Fleet, pol *drpolicy.Policy, zone string) (*Resources, error) {
+	return t.TranslateView(fleet, pol, View{Zone: zone})
+}
+
+// TranslateView computes what the clients of view receive: Translate's
+// resources for the view's zone, with only the listeners its client kind
+// uses.
+func (t *Translator) TranslateView(fleet *topology.Fleet, pol *drpolicy.Policy, view View) (*Resources, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if fleet == nil {
@@ -109,17 +122,25 @@ func (t *Translator) Translate(fleet *topology.Fleet, pol *drpolicy.Policy, grou
 	if pol == nil {
 		pol = &drpolicy.Policy{}
 	}
-	view := newZoneView(fleet, group)
+	zones := newZoneView(fleet, view.Zone)
 	models, err := sortedModels(pol.Models)
-	errs := []error{err, checkZoneAgreement(fleet.Zones, view.roles, pol.AZFailover)}
-	inputs, inputErrs := t.endpointInputs(fleet, models, view)
-	gc := t.group(group)
+	errs := []error{err, checkZoneAgreement(fleet.Zones, zones.roles, pol.AZFailover)}
+	inputs, inputErrs := t.endpointInputs(fleet, models, zones)
+	gc := t.group(view.Zone)
 	entries, modelErrs := t.modelEntries(gc, models, inputs, inputErrs)
 	errs = append(errs, modelErrs...)
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	return t.assemble(gc, entries)
+	return t.assemble(gc, entries, view.Client)
+}
+
+// Forget drops what the Translator keeps for zone, once no view of it is
+// served any more.
+func (t *Translator) Forget(zone string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	delete(t.groups, zone)
 }
 
 func (t *Translator) group(name string) *groupCache {
@@ -286,7 +307,7 @@ func newPolicyPart(m *drpolicy.Model, key []byte) (*policyPart, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &policyPart{key: key, cluster: c, routes: modelRoutes(*m), clusterSum: sum}, nil
+	return &policyPart{key: key, cluster: c, routes: modelRoutes(*m), clusterSum: sum, clusterHex: sum.String()}, nil
 }
 
 // checkModel rejects settings the builders cannot express faithfully.
@@ -316,38 +337,57 @@ func newEndpointPart(cluster string, eps []endpointInput) (*endpointPart, error)
 	if err != nil {
 		return nil, err
 	}
-	return &endpointPart{inputs: eps, cla: cla, sum: sum}, nil
+	return &endpointPart{inputs: eps, cla: cla, sum: sum, hex: sum.String()}, nil
 }
 
-// assemble puts the per-model resources together with the listeners and
-// the route configuration, checks references and computes versions.
-func (t *Translator) assemble(gc *groupCache, entries []*modelEntry) (*Resources, error) {
+// assemble puts the per-model resources together with the client's
+// listeners and the route configuration, checks references and computes
+// versions. Every part was validated when it was built, so the result is
+// marked validated.
+func (t *Translator) assemble(gc *groupCache, entries []*modelEntry, client Client) (*Resources, error) {
 	ls := t.listenerSet()
 	rt := gc.routeEntry(entries)
 	if err := errors.Join(ls.err, rt.err); err != nil {
 		return nil, err
 	}
 	r := &Resources{
-		Listeners: ls.listeners,
 		Routes:    []*routev3.RouteConfiguration{rt.config},
 		Clusters:  make([]*clusterv3.Cluster, len(entries)),
 		Endpoints: make([]*endpointv3.ClusterLoadAssignment, len(entries)),
+		Digests: Digests{
+			Routes:    []string{rt.hex},
+			Clusters:  make([]string, len(entries)),
+			Endpoints: make([]string, len(entries)),
+		},
+		validated: true,
 	}
 	clusters, endpoints := newVersionHash(), newVersionHash()
 	for i, e := range entries {
 		r.Clusters[i], r.Endpoints[i] = e.policy.cluster, e.endpoints.cla
+		r.Digests.Clusters[i], r.Digests.Endpoints[i] = e.policy.clusterHex, e.endpoints.hex
 		clusters.add(e.policy.cluster.GetName(), e.policy.clusterSum)
 		endpoints.add(e.endpoints.cla.GetClusterName(), e.endpoints.sum)
 	}
 	if !rt.checked {
-		rt.refErr, rt.checked = checkReferences(r), true
+		// Checked with every listener, so the result holds for each view.
+		all := *r
+		all.Listeners = ls.listeners
+		rt.refErr, rt.checked = checkReferences(&all), true
 	}
 	if rt.refErr != nil {
 		return nil, rt.refErr
 	}
+	listeners := newVersionHash()
+	for i, l := range ls.listeners {
+		if client.carries(l.GetName()) {
+			r.Listeners = append(r.Listeners, l)
+			r.Digests.Listeners = append(r.Digests.Listeners, ls.sums[i].String())
+			listeners.add(l.GetName(), ls.sums[i])
+		}
+	}
 	routes := newVersionHash()
 	routes.add(rt.config.GetName(), rt.sum)
-	r.Versions = Versions{Listeners: ls.version, Routes: routes.version(), Clusters: clusters.version()}
+	r.Versions = Versions{Listeners: listeners.version(), Routes: routes.version(), Clusters: clusters.version()}
 	endpoints.dependOn(r.Versions.Clusters)
 	r.Versions.Endpoints = endpoints.version()
 	return r, nil
@@ -359,16 +399,14 @@ func (t *Translator) listenerSet() *listenerSet {
 		return t.listeners
 	}
 	ls := &listenerSet{listeners: buildListeners(t.opts)}
-	version := newVersionHash()
 	var errs []error
 	for _, l := range ls.listeners {
 		errs = append(errs, validateResource("listener", l.GetName(), l))
 		sum, err := digestOf(l)
 		errs = append(errs, err)
-		version.add(l.GetName(), sum)
+		ls.sums = append(ls.sums, sum)
 	}
 	ls.err = errors.Join(errs...)
-	ls.version = version.version()
 	t.listeners = ls
 	return ls
 }
@@ -393,6 +431,7 @@ func (gc *groupCache) routeEntry(entries []*modelEntry) *routeEntry {
 		parts:  parts,
 		config: rc,
 		sum:    sum,
+		hex:    sum.String(),
 		err:    errors.Join(validateResource("route configuration", rc.GetName(), rc), err),
 	}
 	return gc.routes

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 	"google.golang.org/protobuf/testing/protocmp"
 
 	"github.com/inferxds/inferxds/drpolicy"
@@ -58,7 +59,7 @@ func TestTranslatorMatchesTranslate(t *testing.T) {
 }
 
 func diffResources(got, want *Resources) string {
-	return cmp.Diff(want, got, protocmp.Transform())
+	return cmp.Diff(want, got, protocmp.Transform(), cmpopts.IgnoreUnexported(Resources{}))
 }
 
 func TestEndpointHealthChangeKeepsOtherVersions(t *testing.T) {

@@ -16,6 +16,9 @@ const versionHexLen = 16
 
 var deterministic = proto.MarshalOptions{Deterministic: true}
 
+// String is the digest as a resource's version in xDS caches.
+func (d digest) String() string { return hex.EncodeToString(d[:versionHexLen/2]) }
+
 func digestOf(m proto.Message) (digest, error) {
 	b, err := deterministic.Marshal(m)
 	if err != nil {

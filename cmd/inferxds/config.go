@@ -25,6 +25,7 @@ type config struct {
 	MetricsAddress string        `mapstructure:"metricsAddress"`
 	Debounce       time.Duration `mapstructure:"debounce"`
 	MaxDelay       time.Duration `mapstructure:"maxDelay"`
+	ViewGrace      time.Duration `mapstructure:"viewGrace"`
 	ReadyFile      string        `mapstructure:"readyFile"`
 	EnvoyListen    string        `mapstructure:"envoyListenAddress"`
 	// Telemetry scraping (topology/telemetry); a zero interval turns it off.
@@ -44,6 +45,7 @@ var settings = []setting{
 	{"metrics-address", "metricsAddress"},
 	{"debounce", "debounce"},
 	{"max-delay", "maxDelay"},
+	{"view-grace", "viewGrace"},
 	{"ready-file", "readyFile"},
 	{"envoy-listen-address", "envoyListenAddress"},
 	{"scrape-interval", "scrapeInterval"},
