@@ -10,8 +10,8 @@ import (
 
 	"github.com/inferxds/inferxds/cmd/gpu-agent/agent/nvmlmock"
 	"github.com/inferxds/inferxds/cmd/modelsim/sim"
-	"github.com/inferxds/inferxds/gpupool"
 	"github.com/inferxds/inferxds/topology"
+	"github.com/inferxds/inferxds/topology/telemetry/weights"
 )
 
 const (
@@ -90,7 +90,7 @@ func TestGPUModelServerQueueSetsWeights(t *testing.T) {
 	// A saturated server (full KV cache) sits on the weigher's lowest level;
 	// waiting for it, not for any lower weight, keeps a first scrape taken
 	// while the queue was still forming from passing for the settled state.
-	lowest := uint32(topology.MaxWeight / gpupool.DefaultLevels)
+	lowest := uint32(topology.MaxWeight / weights.DefaultLevels)
 	weighedAt := eds.await(t, readyTimeout, "the lowest weight for "+busy.id, func(e endpoints) bool {
 		return hasExactly(busy, idle)(e) && e[busy.id] == lowest && e[idle.id] > lowest
 	})

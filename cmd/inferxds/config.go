@@ -10,9 +10,9 @@ import (
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
 
-	"github.com/inferxds/inferxds/gpupool"
 	"github.com/inferxds/inferxds/snapshot"
 	"github.com/inferxds/inferxds/topology/telemetry"
+	"github.com/inferxds/inferxds/topology/telemetry/weights"
 )
 
 // config holds the settings of serve and plan. Each comes, in this order of
@@ -131,7 +131,7 @@ func addTelemetryFlags(flags *pflag.FlagSet) {
 	flags.Duration("scrape-interval", telemetry.DefaultInterval, "time between scrapes of the fleet's telemetryURL and metricsURL targets; 0 turns telemetry off")
 	flags.Duration("scrape-timeout", 0, "cut-off for one scrape, at most the scrape interval (default: 2s, or the interval if shorter)")
 	flags.Duration("telemetry-stale-after", 0, "age at which telemetry counts as unknown (default: 3 scrape intervals)")
-	flags.Duration("weight-min-interval", gpupool.DefaultMinInterval, "shortest time between two telemetry-driven weight changes of one endpoint")
+	flags.Duration("weight-min-interval", weights.DefaultMinInterval, "shortest time between two telemetry-driven weight changes of one endpoint")
 }
 
 // telemetryConfig is the scraper's configuration; ok is false when
@@ -139,7 +139,7 @@ func addTelemetryFlags(flags *pflag.FlagSet) {
 func (c config) telemetryConfig() (cfg telemetry.Config, ok bool) {
 	cfg = telemetry.Config{
 		Interval: c.ScrapeInterval, Timeout: c.ScrapeTimeout, StaleAfter: c.TelemetryStaleAfter,
-		Weights: gpupool.WeightConfig{MinInterval: c.WeightMinInterval},
+		Weights: weights.Config{MinInterval: c.WeightMinInterval},
 	}
 	return cfg, c.ScrapeInterval != 0
 }
