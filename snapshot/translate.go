@@ -86,7 +86,7 @@ type policyPart struct {
 }
 
 type endpointPart struct {
-	inputs []endpointInput
+	inputs []endpointInput // in fleet order
 	cla    *endpointv3.ClusterLoadAssignment
 	sum    digest
 	hex    string
@@ -207,8 +207,9 @@ type placement struct {
 }
 
 // endpointInputs collects the serving instances of declared models, one
-// sub-slice per model in load-assignment order, and the instances it could
-// not place. The sub-slices live in t's scratch space until the next call.
+// sub-slice per model in fleet order, and the instances it could not place.
+// The sub-slices live in t's scratch space until the next call. They are
+// sorted into load-assignment order only when a model's inputs changed.
 func (t *Translator) endpointInputs(f *topology.Fleet, models []*drpolicy.Model, view zoneView) ([][]endpointInput, map[string][]error) {
 	index := make(map[string]int, len(models))
 	for i, m := range models {
@@ -217,10 +218,15 @@ func (t *Translator) endpointInputs(f *topology.Fleet, models []*drpolicy.Model,
 	errs := make(map[string][]error)
 	starts := make([]int, len(models)+1)
 	t.placements = t.placements[:0]
+	last, lastIndex, lastDeclared := "", 0, false // instances of a model tend to be adjacent
 	for i := range f.Instances {
 		in := &f.Instances[i]
 		p := placement{model: -1}
-		if m, declared := index[in.Model]; declared && in.Serving() {
+		if in.Model != last || i == 0 {
+			last = in.Model
+			lastIndex, lastDeclared = index[in.Model]
+		}
+		if m, declared := lastIndex, lastDeclared; declared && in.Serving() {
 			class, err := view.classify(in)
 			if err != nil {
 				errs[in.Model] = append(errs[in.Model], err)
@@ -245,7 +251,6 @@ func (t *Translator) endpointInputs(f *topology.Fleet, models []*drpolicy.Model,
 	byModel := make([][]endpointInput, len(models))
 	for m := range models {
 		byModel[m] = t.inputs[starts[m]:starts[m+1]:starts[m+1]]
-		sortEndpointInputs(byModel[m])
 	}
 	return byModel, errs
 }
@@ -328,8 +333,12 @@ func checkModel(m *drpolicy.Model) error {
 	return errors.Join(errs...)
 }
 
+// newEndpointPart keeps eps (in fleet order) and builds the load assignment
+// from a sorted copy.
 func newEndpointPart(cluster string, eps []endpointInput) (*endpointPart, error) {
-	cla := loadAssignment(cluster, eps)
+	sorted := slices.Clone(eps)
+	sortEndpointInputs(sorted)
+	cla := loadAssignment(cluster, sorted)
 	if err := validateLoadAssignment(cla); err != nil {
 		return nil, err
 	}
