@@ -98,6 +98,7 @@ type Server struct {
 
 	mu       sync.Mutex
 	versions map[snapshot.View]snapshot.Versions // in the cache
+	cached   map[snapshot.View]*cachedSnapshot
 }
 
 // NewServer builds the cache and a gRPC server with ADS (state-of-the-world
@@ -112,6 +113,7 @@ func NewServer(cfg ServerConfig) *Server {
 		metrics:  m,
 		cancel:   cancel,
 		versions: map[snapshot.View]snapshot.Versions{},
+		cached:   map[snapshot.View]*cachedSnapshot{},
 	}
 	// ads=false: with ads=true, gRPC clients that request resources by
 	// name can wait forever for a complete set.
@@ -207,10 +209,12 @@ func (s *Server) SetView(view snapshot.View, r *snapshot.Resources) (changed boo
 	if current, ok := s.versions[view]; ok && current == r.Versions {
 		return false, nil
 	}
-	if err := s.cache.SetSnapshot(context.Background(), view.String(), newCacheSnapshot(r)); err != nil {
+	snap := newCacheSnapshot(r, s.cached[view])
+	if err := s.cache.SetSnapshot(context.Background(), view.String(), snap.snapshot); err != nil {
 		return false, fmt.Errorf("view %s: set snapshot: %w", view, err)
 	}
 	s.versions[view] = r.Versions
+	s.cached[view] = snap
 	s.metrics.recordPush(view.String(), r.Versions)
 	return true, nil
 }
@@ -224,6 +228,7 @@ func (s *Server) DropView(view snapshot.View) bool {
 		defer s.mu.Unlock()
 		s.cache.ClearSnapshot(view.String())
 		delete(s.versions, view)
+		delete(s.cached, view)
 		s.metrics.forget(view.String())
 	})
 }
