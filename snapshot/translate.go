@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"maps"
 	"reflect"
 	"slices"
 	"strings"
@@ -46,6 +47,7 @@ type Translator struct {
 	listeners *listenerSet
 	groups    map[string]*groupCache // by zone
 	// Scratch space reused across calls; nothing cached points into it.
+	modelIndex map[string]int // model name → position, of the latest call
 	policyKey  []byte
 	placements []placement
 	inputs     []endpointInput
@@ -211,10 +213,7 @@ type placement struct {
 // The sub-slices live in t's scratch space until the next call. They are
 // sorted into load-assignment order only when a model's inputs changed.
 func (t *Translator) endpointInputs(f *topology.Fleet, models []*drpolicy.Model, view zoneView) ([][]endpointInput, map[string][]error) {
-	index := make(map[string]int, len(models))
-	for i, m := range models {
-		index[m.Name] = i
-	}
+	index := t.indexModels(models)
 	errs := make(map[string][]error)
 	starts := make([]int, len(models)+1)
 	t.placements = t.placements[:0]
@@ -255,22 +254,44 @@ func (t *Translator) endpointInputs(f *topology.Fleet, models []*drpolicy.Model,
 	return byModel, errs
 }
 
+// indexModels maps each model's name to its position, reusing the previous
+// call's map when the names are the same.
+func (t *Translator) indexModels(models []*drpolicy.Model) map[string]int {
+	same := len(t.modelIndex) == len(models)
+	for i := 0; same && i < len(models); i++ {
+		j, ok := t.modelIndex[models[i].Name]
+		same = ok && j == i
+	}
+	if !same {
+		t.modelIndex = make(map[string]int, len(models))
+		for i, m := range models {
+			t.modelIndex[m.Name] = i
+		}
+	}
+	return t.modelIndex
+}
+
 // modelEntries builds or reuses each model's resources, in model order, and
 // makes them the group's cache.
 func (t *Translator) modelEntries(gc *groupCache, models []*drpolicy.Model, inputs [][]endpointInput, inputErrs map[string][]error) ([]*modelEntry, []error) {
 	entries := make([]*modelEntry, 0, len(models))
-	next := make(map[string]*modelEntry, len(models))
 	var errs []error
 	for i, m := range models {
 		e, err := t.modelEntry(gc.models[m.Name], m, inputs[i])
 		if err = errors.Join(append(inputErrs[m.Name], err)...); err != nil {
 			errs = append(errs, fmt.Errorf("model %q: %w", m.Name, err))
+			delete(gc.models, m.Name)
 			continue
 		}
 		entries = append(entries, e)
-		next[m.Name] = e
+		gc.models[m.Name] = e
 	}
-	gc.models = next
+	if len(gc.models) > len(entries) { // models left the policy
+		maps.DeleteFunc(gc.models, func(name string, _ *modelEntry) bool {
+			_, declared := t.modelIndex[name]
+			return !declared
+		})
+	}
 	return entries, errs
 }
 

@@ -101,7 +101,7 @@ func (c *changesCache) SetSnapshot(ctx context.Context, view string, s cache.Res
 			continue
 		}
 		c.seq++
-		st, err := newServedType(typeURL, version, c.seq, s.GetResources(typeURL), s.GetVersionMap(typeURL), current)
+		st, err := newServedType(typeURL, version, c.seq, resourcesOf(s, typeURL), s.GetVersionMap(typeURL), current)
 		if err != nil {
 			return fmt.Errorf("view %q: %w", view, err)
 		}
@@ -117,12 +117,26 @@ func (c *changesCache) SetSnapshot(ctx context.Context, view string, s cache.Res
 	return nil
 }
 
+// resourcesOf reads a snapshot's resources of one type by name; a
+// cache.Snapshot's own index is used as it is rather than copied.
+func resourcesOf(s cache.ResourceSnapshot, typeURL string) map[string]types.ResourceWithTTL {
+	if snap, ok := s.(*cache.Snapshot); ok {
+		if typ := cache.GetResponseType(typeURL); typ != types.UnknownType {
+			return snap.Resources[typ].Items
+		}
+	}
+	return s.GetResourcesAndTTL(typeURL)
+}
+
 // newServedType marshals and hashes the resources that digests (when given)
 // do not show unchanged since prev.
-func newServedType(typeURL, version string, seq uint64, resources map[string]types.Resource, digests map[string]string, prev *servedType) (*servedType, error) {
-	st := &servedType{version: version, names: slices.Sorted(maps.Keys(resources)), byName: make(map[string]servedResource, len(resources))}
+func newServedType(typeURL, version string, seq uint64, resources map[string]types.ResourceWithTTL, digests map[string]string, prev *servedType) (*servedType, error) {
+	st := &servedType{version: version, names: prev.sameNames(resources), byName: make(map[string]servedResource, len(resources))}
+	if st.names == nil {
+		st.names = slices.Sorted(maps.Keys(resources))
+	}
 	for _, name := range st.names {
-		r, err := servedResourceOf(typeURL, name, resources[name], digests[name], prev)
+		r, err := servedResourceOf(typeURL, name, resources[name].Resource, digests[name], prev)
 		if err != nil {
 			return nil, err
 		}
@@ -145,6 +159,20 @@ func servedResourceOf(typeURL, name string, res types.Resource, digest string, p
 		digest = hex.EncodeToString(sum[:8])
 	}
 	return servedResource{any: &anypb.Any{TypeUrl: typeURL, Value: b}, hash: digest}, nil
+}
+
+// sameNames is st's sorted names when resources has exactly those, else
+// nil.
+func (st *servedType) sameNames(resources map[string]types.ResourceWithTTL) []string {
+	if st == nil || len(st.names) != len(resources) {
+		return nil
+	}
+	for _, name := range st.names {
+		if _, ok := resources[name]; !ok {
+			return nil
+		}
+	}
+	return st.names
 }
 
 func (st *servedType) resource(name string) (servedResource, bool) {
