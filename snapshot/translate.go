@@ -46,11 +46,11 @@ type Translator struct {
 	mu        sync.Mutex
 	listeners *listenerSet
 	groups    map[string]*groupCache // by zone
+	fleet     fleetMemo
 	// Scratch space reused across calls; nothing cached points into it.
-	modelIndex map[string]int // model name → position, of the latest call
-	policyKey  []byte
-	placements []placement
-	inputs     []endpointInput
+	hashScratch [2][]byte // the cluster and endpoint version hashes' input
+	policyKey   []byte
+	inputs      []endpointInput
 }
 
 // NewTranslator returns a Translator with an empty cache.
@@ -67,8 +67,9 @@ type listenerSet struct {
 }
 
 type groupCache struct {
-	models map[string]*modelEntry
-	routes *routeEntry
+	models   map[string]*modelEntry
+	routes   *routeEntry
+	fleetGen uint64 // the fleetMemo generation models were built at
 }
 
 // modelEntry is one model's resources in one group. Its policy part and its
@@ -127,9 +128,11 @@ func (t *Translator) TranslateView(fleet *topology.Fleet, pol *drpolicy.Policy, 
 	zones := newZoneView(fleet, view.Zone)
 	models, err := sortedModels(pol.Models)
 	errs := []error{err, checkZoneAgreement(fleet.Zones, zones.roles, pol.AZFailover)}
-	inputs, inputErrs := t.endpointInputs(fleet, models, zones)
+	t.fleet.observe(fleet)
 	gc := t.group(view.Zone)
+	inputs, inputErrs := t.endpointInputs(fleet, models, zones, gc)
 	entries, modelErrs := t.modelEntries(gc, models, inputs, inputErrs)
+	gc.fleetGen = t.fleet.gen
 	errs = append(errs, modelErrs...)
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
@@ -201,74 +204,39 @@ func checkZoneAgreement(zones []topology.Zone, roles map[string]topology.ZoneRol
 	return errors.Join(errs...)
 }
 
-// placement is where an instance's endpoint goes: a model (by index; -1
-// for none) and a class.
-type placement struct {
-	model int
-	class tierClass
-}
-
-// endpointInputs collects the serving instances of declared models, one
-// sub-slice per model in fleet order, and the instances it could not place.
-// The sub-slices live in t's scratch space until the next call. They are
-// sorted into load-assignment order only when a model's inputs changed.
-func (t *Translator) endpointInputs(f *topology.Fleet, models []*drpolicy.Model, view zoneView) ([][]endpointInput, map[string][]error) {
-	index := t.indexModels(models)
+// endpointInputs collects, for each model whose instances changed since
+// the group's models were built, its serving instances in fleet order, and
+// the instances it could not place. A nil sub-slice means the model's
+// endpoints are unchanged (a model without serving instances gets an empty
+// one). The sub-slices live in t's scratch space until the next call; they
+// are sorted into load-assignment order only when they differ.
+func (t *Translator) endpointInputs(f *topology.Fleet, models []*drpolicy.Model, view zoneView, gc *groupCache) ([][]endpointInput, map[string][]error) {
 	errs := make(map[string][]error)
-	starts := make([]int, len(models)+1)
-	t.placements = t.placements[:0]
-	last, lastIndex, lastDeclared := "", 0, false // instances of a model tend to be adjacent
-	for i := range f.Instances {
-		in := &f.Instances[i]
-		p := placement{model: -1}
-		if in.Model != last || i == 0 {
-			last = in.Model
-			lastIndex, lastDeclared = index[in.Model]
+	byModel := make([][]endpointInput, len(models))
+	t.inputs = t.inputs[:0]
+	for m, model := range models {
+		if gc.models[model.Name] != nil && t.fleet.unchangedSince(gc.fleetGen, model.Name) {
+			continue
 		}
-		if m, declared := lastIndex, lastDeclared; declared && in.Serving() {
+		start := len(t.inputs)
+		for _, i := range t.fleet.byModel[model.Name] {
+			in := &f.Instances[i]
+			if !in.Serving() {
+				continue
+			}
 			class, err := view.classify(in)
 			if err != nil {
-				errs[in.Model] = append(errs[in.Model], err)
-			} else {
-				p = placement{model: m, class: class}
-				starts[m+1]++
+				errs[model.Name] = append(errs[model.Name], err)
+				continue
 			}
+			t.inputs = append(t.inputs, newEndpointInput(in, class))
 		}
-		t.placements = append(t.placements, p)
-	}
-	for m := range models {
-		starts[m+1] += starts[m]
-	}
-	t.inputs = slices.Grow(t.inputs[:0], starts[len(models)])[:starts[len(models)]]
-	next := slices.Clone(starts)
-	for i, p := range t.placements {
-		if p.model >= 0 {
-			t.inputs[next[p.model]] = newEndpointInput(&f.Instances[i], p.class)
-			next[p.model]++
+		byModel[m] = t.inputs[start:len(t.inputs):len(t.inputs)]
+		if byModel[m] == nil {
+			byModel[m] = []endpointInput{} // changed, and empty
 		}
-	}
-	byModel := make([][]endpointInput, len(models))
-	for m := range models {
-		byModel[m] = t.inputs[starts[m]:starts[m+1]:starts[m+1]]
 	}
 	return byModel, errs
-}
-
-// indexModels maps each model's name to its position, reusing the previous
-// call's map when the names are the same.
-func (t *Translator) indexModels(models []*drpolicy.Model) map[string]int {
-	same := len(t.modelIndex) == len(models)
-	for i := 0; same && i < len(models); i++ {
-		j, ok := t.modelIndex[models[i].Name]
-		same = ok && j == i
-	}
-	if !same {
-		t.modelIndex = make(map[string]int, len(models))
-		for i, m := range models {
-			t.modelIndex[m.Name] = i
-		}
-	}
-	return t.modelIndex
 }
 
 // modelEntries builds or reuses each model's resources, in model order, and
@@ -288,14 +256,14 @@ func (t *Translator) modelEntries(gc *groupCache, models []*drpolicy.Model, inpu
 	}
 	if len(gc.models) > len(entries) { // models left the policy
 		maps.DeleteFunc(gc.models, func(name string, _ *modelEntry) bool {
-			_, declared := t.modelIndex[name]
-			return !declared
+			return !slices.ContainsFunc(models, func(m *drpolicy.Model) bool { return m.Name == name })
 		})
 	}
 	return entries, errs
 }
 
-// modelEntry reuses what of prev the model's inputs leave unchanged.
+// modelEntry reuses what of prev the model's inputs leave unchanged; nil
+// eps means its endpoints are unchanged.
 func (t *Translator) modelEntry(prev *modelEntry, m *drpolicy.Model, eps []endpointInput) (*modelEntry, error) {
 	if prev == nil {
 		prev = &modelEntry{}
@@ -309,7 +277,7 @@ func (t *Translator) modelEntry(prev *modelEntry, m *drpolicy.Model, eps []endpo
 		}
 	}
 	ep := prev.endpoints
-	if ep == nil || !slices.Equal(ep.inputs, eps) {
+	if eps != nil && (ep == nil || !slices.Equal(ep.inputs, eps)) {
 		var err error
 		if ep, err = newEndpointPart(ClusterName(m.Name), slices.Clone(eps)); err != nil {
 			return nil, err
@@ -391,7 +359,8 @@ func (t *Translator) assemble(gc *groupCache, entries []*modelEntry, client Clie
 		},
 		validated: true,
 	}
-	clusters, endpoints := newVersionHash(), newVersionHash()
+	clusters, endpoints := newVersionHash(t.hashScratch[0]), newVersionHash(t.hashScratch[1])
+	defer func() { t.hashScratch = [2][]byte{clusters.buf, endpoints.buf} }()
 	for i, e := range entries {
 		r.Clusters[i], r.Endpoints[i] = e.policy.cluster, e.endpoints.cla
 		r.Digests.Clusters[i], r.Digests.Endpoints[i] = e.policy.clusterHex, e.endpoints.hex
@@ -407,7 +376,7 @@ func (t *Translator) assemble(gc *groupCache, entries []*modelEntry, client Clie
 	if rt.refErr != nil {
 		return nil, rt.refErr
 	}
-	listeners := newVersionHash()
+	listeners := newVersionHash(nil)
 	for i, l := range ls.listeners {
 		if client.carries(l.GetName()) {
 			r.Listeners = append(r.Listeners, l)
@@ -415,7 +384,7 @@ func (t *Translator) assemble(gc *groupCache, entries []*modelEntry, client Clie
 			listeners.add(l.GetName(), ls.sums[i])
 		}
 	}
-	routes := newVersionHash()
+	routes := newVersionHash(nil)
 	routes.add(rt.config.GetName(), rt.sum)
 	r.Versions = Versions{Listeners: listeners.version(), Routes: routes.version(), Clusters: clusters.version()}
 	endpoints.dependOn(r.Versions.Clusters)

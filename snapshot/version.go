@@ -31,7 +31,9 @@ func digestOf(m proto.Message) (digest, error) {
 // digest for each resource, then version, 0 for each dependency.
 type versionHash struct{ buf []byte }
 
-func newVersionHash() *versionHash { return &versionHash{} }
+// newVersionHash hashes into buf's storage (nil is fine), which the caller
+// may reuse after version.
+func newVersionHash(buf []byte) *versionHash { return &versionHash{buf: buf[:0]} }
 
 func (v *versionHash) add(name string, sum digest) {
 	v.buf = append(v.buf, name...)
