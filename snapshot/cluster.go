@@ -116,8 +116,9 @@ func outlierDetection(od *drpolicy.OutlierDetection) *clusterv3.OutlierDetection
 	return out
 }
 
-// circuitBreakers sets the default-priority thresholds; a retry budget, when
-// the policy has one, replaces the fixed max_retries in Envoy.
+// circuitBreakers sets the default-priority thresholds. A retry budget, when
+// the policy has one, replaces max_retries: Envoy ignores max_retries next
+// to a budget, so it is not sent.
 //
 // A model that retries gets max_retries as large as max_requests unless the
 // policy caps retries itself: Envoy's default of 3 concurrent retries per
@@ -144,6 +145,7 @@ func circuitBreakers(cb *drpolicy.CircuitBreakers, retries *drpolicy.Retries) *c
 	}
 	switch {
 	case budget != nil:
+		t.MaxRetries = nil
 		t.RetryBudget = &clusterv3.CircuitBreakers_Thresholds_RetryBudget{
 			BudgetPercent:       &typev3.Percent{Value: budget.Percent},
 			MinRetryConcurrency: optionalUInt32(budget.MinConcurrency),
