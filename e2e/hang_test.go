@@ -58,6 +58,17 @@ func TestEnvoyReroutesAroundAHungPrimary(t *testing.T) {
 	if failed > 0 {
 		t.Errorf("%d requests failed through Envoy; want 0 (per-try timeout, then retry on the standby): %v", failed, errorCounts(outcomes))
 	}
+	stats, err := proxy.stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	prefix := "cluster." + failoverModel + "."
+	perTry, retries := stats[prefix+"upstream_rq_per_try_timeout"], stats[prefix+"upstream_rq_retry"]
+	report(t, "hang path=envoy per-try-timeouts=%d retries=%d outlier-ejections=%d",
+		perTry, retries, stats[prefix+"outlier_detection.ejections_enforced_total"])
+	if perTry == 0 || retries < perTry {
+		t.Errorf("Envoy counted %d per-try timeouts and %d retries; want the per-try timeout to fire and each to be retried", perTry, retries)
+	}
 }
 
 // TestGRPCHungPrimaryIsBoundedThenRerouted: the same hang seen by gRPC-Go's
