@@ -84,14 +84,7 @@ func (cp *controlPlane) status(t *testing.T) string {
 // bootstrap runs `inferxds bootstrap` against this control plane.
 func (cp *controlPlane) bootstrap(t *testing.T, nodeID, zone string, extra ...string) []byte {
 	t.Helper()
-	args := append([]string{"bootstrap", "--node-id", nodeID, "--zone", zone, "--xds-address", cp.XDSAddress}, extra...)
-	cmd := exec.Command(binaries.inferxds, args...)
-	cmd.Env = hermeticEnv()
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("inferxds %v: %v\n%s", args, err, stderrOf(err))
-	}
-	return out
+	return runInferxds(t, append([]string{"bootstrap", "--node-id", nodeID, "--zone", zone, "--xds-address", cp.XDSAddress}, extra...)...)
 }
 
 func stderrOf(err error) []byte {

@@ -43,16 +43,7 @@ var openAICalls = []openAICall{
 // lists the policy's models.
 func TestEnvoyRoutesOpenAIRequestsByBodyModel(t *testing.T) {
 	envoyBin := requireEnvoy(t)
-	sims := map[string][]*modelSim{
-		"llama-2-7b": {startModelSim(t, "llama-a", "llama-2-7b"), startModelSim(t, "llama-b", "llama-2-7b")},
-		"mistral-7b": {startModelSim(t, "mistral-a", "mistral-7b"), startModelSim(t, "mistral-b", "mistral-7b")},
-	}
-	fleet := fleetOf()
-	for _, group := range sims {
-		for _, s := range group {
-			fleet.Instances = append(fleet.Instances, s.httpInstance(t))
-		}
-	}
+	sims, fleet := startTwoModels(t, (*modelSim).httpInstance)
 	cp := startControlPlane(t, twoModelPolicy, fleet)
 	proxy := startEnvoy(t, envoyBin, cp, "az-1")
 	base := "http://" + proxy.listenAddress

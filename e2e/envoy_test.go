@@ -23,16 +23,7 @@ import (
 // of that model.
 func TestEnvoyRoutingByModelHeader(t *testing.T) {
 	envoyBin := requireEnvoy(t)
-	sims := map[string][]*modelSim{
-		"llama-2-7b": {startModelSim(t, "llama-a", "llama-2-7b"), startModelSim(t, "llama-b", "llama-2-7b")},
-		"mistral-7b": {startModelSim(t, "mistral-a", "mistral-7b"), startModelSim(t, "mistral-b", "mistral-7b")},
-	}
-	fleet := fleetOf()
-	for _, group := range sims {
-		for _, s := range group {
-			fleet.Instances = append(fleet.Instances, s.httpInstance(t))
-		}
-	}
+	sims, fleet := startTwoModels(t, (*modelSim).httpInstance)
 	cp := startControlPlane(t, twoModelPolicy, fleet)
 	proxy := startEnvoy(t, envoyBin, cp, "az-1")
 	for model, group := range sims {

@@ -3,6 +3,8 @@ package e2e
 import (
 	"testing"
 	"time"
+
+	"github.com/inferxds/inferxds/topology"
 )
 
 const twoModelPolicy = `models:
@@ -20,10 +22,11 @@ const twoModelPolicy = `models:
     rto: "30s"
 `
 
-// TestRoutingByModelHeader: with two models of two instances each, every
-// request is answered by an instance of the model it names, and round robin
-// uses every instance.
-func TestRoutingByModelHeader(t *testing.T) {
+// startTwoModels starts two simulators for each model of twoModelPolicy
+// and returns them by model with the fleet of their instances, each entry
+// made by instance (the gRPC or the HTTP port).
+func startTwoModels(t *testing.T, instance func(*modelSim, *testing.T) topology.Instance) (map[string][]*modelSim, topology.Fleet) {
+	t.Helper()
 	sims := map[string][]*modelSim{
 		"llama-2-7b": {startModelSim(t, "llama-a", "llama-2-7b"), startModelSim(t, "llama-b", "llama-2-7b")},
 		"mistral-7b": {startModelSim(t, "mistral-a", "mistral-7b"), startModelSim(t, "mistral-b", "mistral-7b")},
@@ -31,9 +34,17 @@ func TestRoutingByModelHeader(t *testing.T) {
 	fleet := fleetOf()
 	for _, group := range sims {
 		for _, s := range group {
-			fleet.Instances = append(fleet.Instances, s.grpcInstance(t))
+			fleet.Instances = append(fleet.Instances, instance(s, t))
 		}
 	}
+	return sims, fleet
+}
+
+// TestRoutingByModelHeader: with two models of two instances each, every
+// request is answered by an instance of the model it names, and round robin
+// uses every instance.
+func TestRoutingByModelHeader(t *testing.T) {
+	sims, fleet := startTwoModels(t, (*modelSim).grpcInstance)
 	cp := startControlPlane(t, twoModelPolicy, fleet)
 	client := dialXDS(t, cp, "az-1")
 	for model := range sims {
