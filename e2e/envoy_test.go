@@ -3,7 +3,6 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -13,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/inferxds/inferxds/cmd/modelsim/sim"
 	"github.com/inferxds/inferxds/snapshot"
 	"github.com/inferxds/inferxds/topology"
 )
@@ -91,11 +89,21 @@ type envoyProxy struct {
 	client        *http.Client
 }
 
-func startEnvoy(t *testing.T, bin string, cp *controlPlane, zone string) *envoyProxy {
+// startEnvoy runs an Envoy of zone bootstrapped by `inferxds bootstrap`
+// against cp, with any extra Envoy flags, and waits until its ingress
+// listener is bound.
+func startEnvoy(t testing.TB, bin string, cp *controlPlane, zone string, envoyArgs ...string) *envoyProxy {
+	t.Helper()
+	return launchEnvoy(t, bin, cp.bootstrap(t, t.Name()+"-envoy", zone, "--admin-port", "0"), envoyArgs...)
+}
+
+// launchEnvoy runs Envoy with the given bootstrap and waits until its
+// ingress listener is bound.
+func launchEnvoy(t testing.TB, bin string, bootstrap []byte, envoyArgs ...string) *envoyProxy {
 	t.Helper()
 	dir := t.TempDir()
 	config := filepath.Join(dir, "envoy.yaml")
-	if err := os.WriteFile(config, cp.bootstrap(t, t.Name()+"-envoy", zone, "--admin-port", "0"), 0o644); err != nil {
+	if err := os.WriteFile(config, bootstrap, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	adminFile := filepath.Join(dir, "admin-address")
@@ -103,8 +111,9 @@ func startEnvoy(t *testing.T, bin string, cp *controlPlane, zone string) *envoyP
 		Timeout:   rpcTimeout,
 		Transport: &http.Transport{MaxIdleConnsPerHost: failoverCallers},
 	}}
-	e.proc = startProcess(t, "envoy", bin, "-c", config, "--admin-address-path", adminFile,
-		"--disable-hot-restart", "--log-level", "warn")
+	args := append([]string{"-c", config, "--admin-address-path", adminFile,
+		"--disable-hot-restart", "--log-level", "warn"}, envoyArgs...)
+	e.proc = startProcess(t, "envoy", bin, args...)
 	err := poll(readyTimeout, func() error {
 		data, err := os.ReadFile(adminFile)
 		if err != nil || len(strings.TrimSpace(string(data))) == 0 {
@@ -148,25 +157,14 @@ func (e *envoyProxy) socketListenerAddress() (string, error) {
 	return "", fmt.Errorf("listener %s not in Envoy yet", snapshot.SocketListenerName)
 }
 
-// call POSTs a predict request for model and returns the answering instance.
+// call POSTs a predict request for model, routed by both its header and its
+// path, and returns the answering instance.
 func (e *envoyProxy) call(model string) (string, error) {
-	req, err := http.NewRequest(http.MethodPost, "http://"+e.listenAddress+"/v1/models/"+model+"/predict",
-		strings.NewReader(`{"input":"hello"}`))
+	r, err := e.send(predictPath(model), "model-name", model)
 	if err != nil {
 		return "", err
 	}
-	req.Header.Set("model-name", model)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := e.client.Do(req)
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		return "", fmt.Errorf("HTTP %d: %s", resp.StatusCode, strings.TrimSpace(string(body)))
-	}
-	return resp.Header.Get(sim.HeaderInstance), nil
+	return r.answered()
 }
 
 func (e *envoyProxy) waitRoutable(t *testing.T, model string) {
