@@ -81,9 +81,18 @@ func (r envoyReply) answered() (string, error) {
 // expression filter (histograms are left out).
 func (e *envoyProxy) stats(t testing.TB, filter string) map[string]int64 {
 	t.Helper()
-	resp, err := e.client.Get("http://" + e.adminAddress + "/stats?filter=" + url.QueryEscape(filter))
+	out, err := e.readStats(filter)
 	if err != nil {
 		t.Fatalf("envoy /stats: %v", err)
+	}
+	return out
+}
+
+// readStats is stats for callers without a testing.TB (polling goroutines).
+func (e *envoyProxy) readStats(filter string) (map[string]int64, error) {
+	resp, err := e.client.Get("http://" + e.adminAddress + "/stats?filter=" + url.QueryEscape(filter))
+	if err != nil {
+		return nil, err
 	}
 	defer resp.Body.Close()
 	out := map[string]int64{}
@@ -94,10 +103,7 @@ func (e *envoyProxy) stats(t testing.TB, filter string) map[string]int64 {
 			out[name] = n
 		}
 	}
-	if err := lines.Err(); err != nil {
-		t.Fatalf("envoy /stats: %v", err)
-	}
-	return out
+	return out, lines.Err()
 }
 
 // clusterStat is the counter or gauge cluster.<model's cluster>.<name>.

@@ -67,7 +67,7 @@ func TestEnvoyHotStandbyFailover(t *testing.T) {
 // requireEnvoy returns the Envoy binary to test with. Envoy is part of every
 // run: without one the test fails, unless INFERXDS_SKIP_ENVOY=1 asks for the
 // skip, which the suite's summary then repeats.
-func requireEnvoy(t *testing.T) string {
+func requireEnvoy(t testing.TB) string {
 	t.Helper()
 	if os.Getenv("INFERXDS_SKIP_ENVOY") == "1" {
 		envoySkips.Add(1)
