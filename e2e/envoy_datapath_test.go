@@ -6,7 +6,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -109,7 +108,7 @@ func TestEnvoyGRPCRoutesByModelHeader(t *testing.T) {
 
 func waitGRPCRoutable(t *testing.T, client oip.GRPCInferenceServiceClient, model string) {
 	t.Helper()
-	if err := poll(10*time.Second, func() error { _, err := inferVia(client, model); return err }); err != nil {
+	if err := poll(hangGuard, func() error { _, err := inferVia(client, model); return err }); err != nil {
 		t.Fatalf("model %s not routable over gRPC through Envoy: %v", model, err)
 	}
 }
@@ -196,7 +195,7 @@ func TestEnvoyOutlierDetectionEjectsAFailingServer(t *testing.T) {
 // waitGRPCOrHTTP waits until call succeeds.
 func waitGRPCOrHTTP(t *testing.T, call func(int) (string, error)) {
 	t.Helper()
-	if err := poll(10*time.Second, func() error { _, err := call(0); return err }); err != nil {
+	if err := poll(hangGuard, func() error { _, err := call(0); return err }); err != nil {
 		t.Fatalf("not routable through Envoy: %v", err)
 	}
 }
@@ -350,14 +349,14 @@ func TestEnvoyMirrorsTheConfiguredShare(t *testing.T) {
 // answered.
 func mirrorCounts(t *testing.T, proxy *envoyProxy, shadow *modelSim) (mirrored, shadowed int) {
 	t.Helper()
-	err := poll(30*time.Second, func() error {
+	err := poll(hangGuard, func() error {
 		if proxy.clusterStat(t, "llama-shadow", "upstream_rq_active") != 0 {
 			return context.DeadlineExceeded
 		}
 		return nil
 	})
 	if err != nil {
-		t.Fatalf("mirrored requests still in flight after 30s")
+		t.Fatalf("mirrored requests still in flight after %v", hangGuard)
 	}
 	return int(proxy.clusterStat(t, "llama-shadow", "upstream_rq_completed")), shadow.requestsAnswered(t, "200")
 }

@@ -10,7 +10,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/inferxds/inferxds/snapshot"
 	"github.com/inferxds/inferxds/topology"
@@ -169,7 +168,7 @@ func (e *envoyProxy) call(model string) (string, error) {
 
 func (e *envoyProxy) waitRoutable(t *testing.T, model string) {
 	t.Helper()
-	if err := poll(10*time.Second, func() error { _, err := e.call(model); return err }); err != nil {
+	if err := poll(hangGuard, func() error { _, err := e.call(model); return err }); err != nil {
 		t.Fatalf("model %s not routable through Envoy: %v", model, err)
 	}
 }

@@ -17,6 +17,9 @@ import (
 // Bounds on every wait, so a broken binary fails a test instead of hanging it.
 const (
 	readyTimeout = 15 * time.Second
+	// hangGuard bounds waits for an event that takes well under a second on
+	// an idle machine; it only turns a hang into a failure.
+	hangGuard    = 30 * time.Second
 	stopTimeout  = 5 * time.Second
 	pollInterval = 10 * time.Millisecond
 )

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math"
 	"testing"
-	"time"
 )
 
 // ringHashPolicy asks for gRPC's largest ring (4,096 entries): the share a
@@ -33,7 +32,7 @@ func TestRingHashHonoursFleetWeights(t *testing.T) {
 	heavyIn.Weight, lightIn.Weight = 3, 1
 	cp := startControlPlane(t, ringHashPolicy, fleetOf(heavyIn, lightIn))
 	client := dialXDS(t, cp, "az-1")
-	client.waitRoutable(t, "llama-2-7b", 10*time.Second)
+	client.waitRoutable(t, "llama-2-7b", hangGuard)
 
 	const sessions = 2000
 	counts := client.answeredBy(t, "llama-2-7b", sessions, session)

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"testing"
-	"time"
 )
 
 const twoModelPolicy = `models:
@@ -37,7 +36,7 @@ func TestRoutingByModelHeader(t *testing.T) {
 	cp := startControlPlane(t, twoModelPolicy, fleet)
 	client := dialXDS(t, cp, "az-1")
 	for model := range sims {
-		client.waitRoutable(t, model, 10*time.Second)
+		client.waitRoutable(t, model, hangGuard)
 	}
 
 	const perModel = 100
