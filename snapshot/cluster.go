@@ -113,6 +113,9 @@ func outlierDetection(od *drpolicy.OutlierDetection) *clusterv3.OutlierDetection
 	return out
 }
 
+// envoyDefaultMaxRequests is Envoy's max_requests when a cluster sets none.
+const envoyDefaultMaxRequests = 1024
+
 // circuitBreakers sets the default-priority thresholds; a retry budget, when
 // the policy has one, replaces the fixed max_retries in Envoy.
 func circuitBreakers(cb *drpolicy.CircuitBreakers, retries *drpolicy.Retries) *clusterv3.CircuitBreakers {
@@ -120,15 +123,15 @@ func circuitBreakers(cb *drpolicy.CircuitBreakers, retries *drpolicy.Retries) *c
 	if retries != nil {
 		budget = retries.Budget
 	}
-	if cb == nil && budget == nil {
+	maxRetries := failoverMaxRetries(cb, retries)
+	if cb == nil && budget == nil && maxRetries == 0 {
 		return nil
 	}
-	t := &clusterv3.CircuitBreakers_Thresholds{Priority: corev3.RoutingPriority_DEFAULT}
+	t := &clusterv3.CircuitBreakers_Thresholds{Priority: corev3.RoutingPriority_DEFAULT, MaxRetries: optionalUInt32(maxRetries)}
 	if cb != nil {
 		t.MaxConnections = optionalUInt32(cb.MaxConnections)
 		t.MaxPendingRequests = optionalUInt32(cb.MaxPendingRequests)
 		t.MaxRequests = optionalUInt32(cb.MaxRequests)
-		t.MaxRetries = optionalUInt32(cb.MaxRetries)
 	}
 	if budget != nil {
 		t.RetryBudget = &clusterv3.CircuitBreakers_Thresholds_RetryBudget{
@@ -137,6 +140,24 @@ func circuitBreakers(cb *drpolicy.CircuitBreakers, retries *drpolicy.Retries) *c
 		}
 	}
 	return &clusterv3.CircuitBreakers{Thresholds: []*clusterv3.CircuitBreakers_Thresholds{t}}
+}
+
+// failoverMaxRetries is the policy's max retries, or, for a model that
+// retries with neither a max nor a budget, its max requests: when a host
+// dies every request in flight on it retries at once, and Envoy's default
+// of three concurrent retries per cluster would fail the rest
+// (upstream_rq_retry_overflow). A retry is a request, so max_requests
+// still bounds them.
+func failoverMaxRetries(cb *drpolicy.CircuitBreakers, retries *drpolicy.Retries) uint32 {
+	switch {
+	case cb != nil && cb.MaxRetries > 0:
+		return cb.MaxRetries
+	case retries == nil || retries.Attempts == 0 || retries.Budget != nil:
+		return 0
+	case cb != nil && cb.MaxRequests > 0:
+		return cb.MaxRequests
+	}
+	return envoyDefaultMaxRequests
 }
 
 func enforcing(on bool) *wrapperspb.UInt32Value {
