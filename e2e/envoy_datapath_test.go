@@ -14,49 +14,27 @@ import (
 	"github.com/inferxds/inferxds/topology"
 )
 
-// llamaPolicy is a one-model policy for llama-2-7b with extra settings (YAML
-// indented for the model's mapping).
-func llamaPolicy(extra string) string {
-	return `models:
-  - name: llama-2-7b
-    priority: critical
-    hotStandby: 0
-    warmStandby: 0
-    coldStandby: 0
-    rto: "10s"
-` + extra
-}
-
-// TestEnvoyRoutesByPathAndAnswersUnknownModelsWith404: HTTP requests that
-// name their model only by the path prefix /v1/models/<name>/ reach only
-// that model's instances; a model the policy does not have gets Envoy's 404
-// (no route matches), counted in http.ingress_http.no_route.
-func TestEnvoyRoutesByPathAndAnswersUnknownModelsWith404(t *testing.T) {
+// TestEnvoyRoutesByModelAndAnswersUnknownModelsWith404: HTTP predict calls
+// that carry the model-name header, and calls that name their model only by
+// the path prefix /v1/models/<name>/, reach only that model's instances; a
+// model the policy does not have gets Envoy's own 404 (no route matches),
+// counted in http.ingress_http.no_route.
+func TestEnvoyRoutesByModelAndAnswersUnknownModelsWith404(t *testing.T) {
 	envoyBin := requireEnvoy(t)
-	sims := map[string][]*modelSim{
-		"llama-2-7b": {startModelSim(t, "llama-a", "llama-2-7b"), startModelSim(t, "llama-b", "llama-2-7b")},
-		"mistral-7b": {startModelSim(t, "mistral-a", "mistral-7b"), startModelSim(t, "mistral-b", "mistral-7b")},
-	}
-	fleet := fleetOf()
-	for _, group := range sims {
-		for _, s := range group {
-			fleet.Instances = append(fleet.Instances, s.httpInstance(t))
-		}
-	}
+	sims, fleet := startTwoModels(t, (*modelSim).httpInstance)
 	cp := startControlPlane(t, twoModelPolicy, fleet)
 	proxy := startEnvoy(t, envoyBin, cp, "az-1")
-	for model, group := range sims {
+	for model := range sims {
 		proxy.waitRoutable(t, model)
-		counts := countAnswers(t, 100, func(int) (string, error) {
-			r, err := proxy.send(predictPath(model))
-			if err != nil {
-				return "", err
-			}
-			return r.answered()
-		})
-		assertAnsweredOnlyBy(t, model, counts, simsByID(group...))
-		report(t, "envoy path-routing model=%s requests=100 split=%v", model, counts)
 	}
+	assertRoutes(t, "envoy routing", sims, proxy.call)
+	assertRoutes(t, "envoy path-routing", sims, func(model string) (string, error) {
+		r, err := proxy.send(predictPath(model))
+		if err != nil {
+			return "", err
+		}
+		return r.answered()
+	})
 
 	const unknown = "gpt-unknown"
 	noRouteBefore := proxy.stats(t, `^http\.ingress_http\.no_route$`)["http.ingress_http.no_route"]
@@ -81,24 +59,13 @@ func TestEnvoyRoutesByPathAndAnswersUnknownModelsWith404(t *testing.T) {
 // UNIMPLEMENTED, gRPC's rendering of Envoy's 404.
 func TestEnvoyGRPCRoutesByModelHeader(t *testing.T) {
 	envoyBin := requireEnvoy(t)
-	sims := map[string][]*modelSim{
-		"llama-2-7b": {startModelSim(t, "llama-a", "llama-2-7b"), startModelSim(t, "llama-b", "llama-2-7b")},
-		"mistral-7b": {startModelSim(t, "mistral-a", "mistral-7b"), startModelSim(t, "mistral-b", "mistral-7b")},
-	}
-	fleet := fleetOf()
-	for _, group := range sims {
-		for _, s := range group {
-			fleet.Instances = append(fleet.Instances, s.grpcInstance(t))
-		}
-	}
+	sims, fleet := startTwoModels(t, (*modelSim).grpcInstance)
 	cp := startControlPlane(t, twoModelPolicy, fleet)
 	client := startEnvoy(t, envoyBin, cp, "az-1").dialGRPC(t)
-	for model, group := range sims {
+	for model := range sims {
 		waitGRPCRoutable(t, client, model)
-		counts := countAnswers(t, 100, func(int) (string, error) { return inferVia(client, model) })
-		assertAnsweredOnlyBy(t, model, counts, simsByID(group...))
-		report(t, "envoy grpc-routing model=%s requests=100 split=%v", model, counts)
 	}
+	assertRoutes(t, "envoy grpc-routing", sims, func(model string) (string, error) { return inferVia(client, model) })
 
 	_, err := inferVia(client, "gpt-unknown")
 	if status.Code(err) != codes.Unimplemented {
@@ -241,13 +208,6 @@ func TestEnvoyHonoursFleetWeights(t *testing.T) {
 	}
 }
 
-// envoyRingHashPolicy hashes the x-session header onto Envoy's ring.
-var envoyRingHashPolicy = llamaPolicy(`    loadBalancing:
-      policy: ring_hash
-      hashHeader: x-session
-      minRingSize: 4096
-`)
-
 // TestEnvoyRingHashPinsSessions: with ring hash on x-session, each of 1,000
 // sessions sticks to one instance over repeated requests, and the sessions
 // spread over both instances.
@@ -255,7 +215,7 @@ func TestEnvoyRingHashPinsSessions(t *testing.T) {
 	envoyBin := requireEnvoy(t)
 	a := startModelSim(t, "llama-a", "llama-2-7b")
 	b := startModelSim(t, "llama-b", "llama-2-7b")
-	cp := startControlPlane(t, envoyRingHashPolicy, fleetOf(a.httpInstance(t), b.httpInstance(t)))
+	cp := startControlPlane(t, ringHashPolicy, fleetOf(a.httpInstance(t), b.httpInstance(t)))
 	proxy := startEnvoy(t, envoyBin, cp, "az-1")
 	proxy.waitRoutable(t, "llama-2-7b")
 
@@ -295,17 +255,10 @@ func TestEnvoyRingHashPinsSessions(t *testing.T) {
 
 // mirrorPolicy shadows a quarter of llama-2-7b's requests to the model
 // llama-shadow.
-const mirrorPolicy = `models:
-  - name: llama-2-7b
-    priority: critical
-    hotStandby: 0
-    warmStandby: 0
-    coldStandby: 0
-    rto: "10s"
-    mirror:
+var mirrorPolicy = llamaPolicy(`    mirror:
       model: llama-shadow
       percent: 25
-  - name: llama-shadow
+`) + `  - name: llama-shadow
     priority: low
     hotStandby: 0
     warmStandby: 0

@@ -15,38 +15,6 @@ import (
 	"github.com/inferxds/inferxds/topology"
 )
 
-// TestEnvoyRoutingByModelHeader is TestRoutingByModelHeader through a real
-// Envoy: HTTP predict calls with the model-name header reach only instances
-// of that model.
-func TestEnvoyRoutingByModelHeader(t *testing.T) {
-	envoyBin := requireEnvoy(t)
-	sims := map[string][]*modelSim{
-		"llama-2-7b": {startModelSim(t, "llama-a", "llama-2-7b"), startModelSim(t, "llama-b", "llama-2-7b")},
-		"mistral-7b": {startModelSim(t, "mistral-a", "mistral-7b"), startModelSim(t, "mistral-b", "mistral-7b")},
-	}
-	fleet := fleetOf()
-	for _, group := range sims {
-		for _, s := range group {
-			fleet.Instances = append(fleet.Instances, s.httpInstance(t))
-		}
-	}
-	cp := startControlPlane(t, twoModelPolicy, fleet)
-	proxy := startEnvoy(t, envoyBin, cp, "az-1")
-	for model, group := range sims {
-		proxy.waitRoutable(t, model)
-		counts := map[string]int{}
-		for i := range 100 {
-			id, err := proxy.call(model)
-			if err != nil {
-				t.Fatalf("call %d for %s through Envoy: %v", i, model, err)
-			}
-			counts[id]++
-		}
-		assertAnsweredOnlyBy(t, model, counts, simsByID(group...))
-		report(t, "envoy routing model=%s requests=100 split=%v", model, counts)
-	}
-}
-
 // TestEnvoyHotStandbyFailover is TestHotStandbyFailover through a real
 // Envoy: retries to the previous priority and outlier ejection move traffic
 // to the hot standby before the fleet file changes.

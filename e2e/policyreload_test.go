@@ -8,14 +8,7 @@ import (
 	"time"
 )
 
-const onlyLlamaPolicy = `models:
-  - name: llama-2-7b
-    priority: critical
-    hotStandby: 0
-    warmStandby: 0
-    coldStandby: 0
-    rto: "10s"
-`
+var onlyLlamaPolicy = llamaPolicy("")
 
 const brokenRTO = `rto: "ten seconds"`
 
