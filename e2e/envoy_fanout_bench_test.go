@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/inferxds/inferxds/drpolicy/filewatch"
 	"github.com/inferxds/inferxds/snapshot"
 	"github.com/inferxds/inferxds/topology"
 )
@@ -211,8 +212,8 @@ func percentile(ds []time.Duration, p int) time.Duration {
 }
 
 func printFanoutTable(rows []fanoutRow) {
-	fmt.Printf("\nEnvoy fan-out: one endpoint edit in a fleet of %d models (%d endpoints), debounce %v, admin polled every %v\n",
-		fanoutModels, 2*fanoutModels, fanoutDebounce, fanoutPoll)
+	fmt.Printf("\nEnvoy fan-out: one endpoint edit in a fleet of %d models (%d endpoints); includes the file watch's %v and serve's %v debounce; admins polled every %v\n",
+		fanoutModels, 2*fanoutModels, filewatch.DefaultDebounce, fanoutDebounce, fanoutPoll)
 	fmt.Printf("%-7s %-6s %5s | %-27s | %-27s | %9s %9s\n", "envoys", "mode", "edits",
 		"per Envoy p50 / p99 / max", "all have it p50 / p99 / max", "RSS/Envoy", "CP RSS")
 	for _, r := range rows {
