@@ -39,7 +39,7 @@ func TestEnvoyValidatesEveryBootstrap(t *testing.T) {
 }
 
 // runInferxds runs the inferxds binary and returns its stdout.
-func runInferxds(t *testing.T, args ...string) []byte {
+func runInferxds(t testing.TB, args ...string) []byte {
 	t.Helper()
 	cmd := exec.Command(binaries.inferxds, args...)
 	cmd.Env = hermeticEnv()

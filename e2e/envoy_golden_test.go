@@ -176,7 +176,7 @@ func (e *envoyProxy) waitSynced(t *testing.T, models []drpolicy.Model) {
 	}
 	var rejected []string
 	err := poll(syncTimeout, func() error {
-		stats, err := e.stats()
+		stats, err := e.readStats("")
 		if err != nil {
 			return err
 		}
@@ -219,25 +219,6 @@ func synced(stats map[string]int64, need []string) error {
 		}
 	}
 	return nil
-}
-
-// stats reads Envoy's counters and gauges ("name: value" lines).
-func (e *envoyProxy) stats() (map[string]int64, error) {
-	body, err := e.admin("/stats")
-	if err != nil {
-		return nil, err
-	}
-	stats := map[string]int64{}
-	for _, line := range strings.Split(string(body), "\n") {
-		name, value, ok := strings.Cut(line, ": ")
-		var v int64
-		if ok {
-			if _, err := fmt.Sscan(value, &v); err == nil {
-				stats[name] = v
-			}
-		}
-	}
-	return stats, nil
 }
 
 func (e *envoyProxy) admin(path string) ([]byte, error) {
