@@ -10,7 +10,8 @@ import (
 // TestEnvoyValidatesEveryBootstrap runs `envoy --mode validate` on each
 // kind of Envoy bootstrap `inferxds bootstrap` prints: default and chosen
 // admin ports, a node cluster, node ids and zones that need quoting, an
-// empty zone, and control planes named by IPv4, IPv6 and DNS name.
+// empty zone, control planes named by IPv4, IPv6 and DNS name, and both
+// ADS modes.
 func TestEnvoyValidatesEveryBootstrap(t *testing.T) {
 	envoyBin := requireEnvoy(t)
 	variants := map[string][]string{
@@ -22,6 +23,8 @@ func TestEnvoyValidatesEveryBootstrap(t *testing.T) {
 		"empty zone":        {"--node-id", "envoy-1", "--zone", "", "--xds-address", "127.0.0.1:18000"},
 		"ipv6 control":      {"--node-id", "envoy-1", "--zone", "az-1", "--xds-address", "[::1]:18000"},
 		"dns control":       {"--node-id", "envoy-1", "--zone", "az-1", "--xds-address", "inferxds.inferxds-system.svc:18000"},
+		"sotw explicit":     {"--node-id", "envoy-1", "--zone", "az-1", "--xds-address", "127.0.0.1:18000", "--xds-mode", "sotw"},
+		"delta":             {"--node-id", "envoy-1", "--zone", "az-1", "--xds-address", "127.0.0.1:18000", "--xds-mode", "delta"},
 	}
 	for name, args := range variants {
 		t.Run(name, func(t *testing.T) {
