@@ -81,6 +81,7 @@ type modelEntry struct {
 }
 
 type policyPart struct {
+	model      string
 	key        []byte // appendCanonical of the model's policy
 	cluster    *clusterv3.Cluster
 	routes     []*routev3.Route
@@ -301,7 +302,7 @@ func newPolicyPart(m *drpolicy.Model, key []byte) (*policyPart, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &policyPart{key: key, cluster: c, routes: modelRoutes(*m), clusterSum: sum, clusterHex: sum.String()}, nil
+	return &policyPart{model: m.Name, key: key, cluster: c, routes: modelRoutes(*m), clusterSum: sum, clusterHex: sum.String()}, nil
 }
 
 // checkModel rejects settings the builders cannot express faithfully.
@@ -420,11 +421,13 @@ func (gc *groupCache) routeEntry(entries []*modelEntry) *routeEntry {
 	if gc.routes != nil && slices.Equal(gc.routes.parts, parts) {
 		return gc.routes
 	}
-	routes := make([]*routev3.Route, 0, 2*len(parts))
-	for _, p := range parts {
+	routes := make([]*routev3.Route, 0, 3*len(parts)+2)
+	models := make([]string, len(parts))
+	for i, p := range parts {
 		routes = append(routes, p.routes...)
+		models[i] = p.model
 	}
-	rc := routeConfiguration(routes)
+	rc := routeConfiguration(append(routes, openAIFallbackRoutes(models)...))
 	sum, err := digestOf(rc)
 	gc.routes = &routeEntry{
 		parts:  parts,
