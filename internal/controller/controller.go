@@ -254,17 +254,20 @@ func (c *Controller) holdoffUntil(latest, first time.Time) time.Time {
 	return deadline
 }
 
-// readFleet takes the hub's fleet; a fleet that translates as the latest
-// one does (it differs only in telemetry translation does not read) is
-// dropped. It reports whether a change is now pending.
+// readFleet takes the hub's fleet; a fleet that translates as the last
+// translated one does (it differs only in telemetry translation does not
+// read) cancels a pending fleet instead. It reports whether a change is
+// now pending.
 func (c *Controller) readFleet() bool {
 	f, version := c.cfg.Fleet.Get()
 	c.setZones(f)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.status.FleetVersion = version
 	defer c.notifyLocked()
-	if base := cmp.Or(c.pendingFleet, c.fleet); base != nil && snapshot.SameFleetInputs(f, base) {
+	c.status.FleetVersion = version
+	if c.fleet != nil && snapshot.SameFleetInputs(f, c.fleet) {
+		c.pendingFleet = nil
+		c.status.Pending = c.pendingPolicy != nil
 		return false
 	}
 	c.pendingFleet = f
@@ -272,13 +275,13 @@ func (c *Controller) readFleet() bool {
 	return true
 }
 
-// readPolicy takes the hub's policy, with readFleet's rules.
+// readPolicy takes the hub's policy (the hub drops equal ones).
 func (c *Controller) readPolicy() bool {
 	p, version := c.cfg.Policy.Get()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.status.PolicyVersion = version
 	defer c.notifyLocked()
+	c.status.PolicyVersion = version
 	c.pendingPolicy = p
 	c.status.Pending = true
 	return true
@@ -323,7 +326,7 @@ func (c *Controller) takeInputs() (*topology.Fleet, *drpolicy.Policy, uint64, []
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	var changed []string
-	if c.pendingFleet != nil && (c.fleet == nil || !snapshot.SameFleetInputs(c.pendingFleet, c.fleet)) {
+	if c.pendingFleet != nil {
 		c.fleet = c.pendingFleet
 		changed = append(changed, InputFleet)
 	}
