@@ -15,7 +15,7 @@ ENVOY_CACHE   ?= $(CURDIR)/.cache/envoy-$(ENVOY_VERSION)
 PROTOC_GEN_GO_VERSION      ?= v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION ?= v1.6.1
 
-.PHONY: run test test-unit test-e2e bench build lint proto tools-proto envoy clean
+.PHONY: run test test-unit test-e2e bench bench-envoy build lint proto tools-proto envoy clean
 
 ## run: serve xDS on 127.0.0.1:18000 from the embedded example policy and fleet.
 run:
@@ -46,6 +46,12 @@ endif
 ## bench: translation, weight-noise and placement benchmarks with allocations.
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./snapshot/... ./gpupool/...
+
+## bench-envoy: fleet edit -> every Envoy has it, for 10/25/50 real Envoys over
+## state-of-the-world and Delta ADS; prints a table (about a minute).
+bench-envoy:
+	ENVOY_BIN="$$($(MAKE) -s envoy)" && export ENVOY_BIN && \
+		$(GO) test $(GOFLAGS) -run '^$$' -bench EnvoyFanout -benchtime 10x ./e2e/
 
 build:
 	$(GO) build -o $(BIN)/ ./cmd/...

@@ -26,7 +26,7 @@ type controlPlane struct {
 
 // startControlPlane writes policy and fleet, starts serve on ephemeral ports
 // with any extra flags, and waits until both of its listeners are up.
-func startControlPlane(t *testing.T, policy string, fleet topology.Fleet, extra ...string) *controlPlane {
+func startControlPlane(t testing.TB, policy string, fleet topology.Fleet, extra ...string) *controlPlane {
 	t.Helper()
 	dir := t.TempDir()
 	cp := &controlPlane{
@@ -51,12 +51,12 @@ func startControlPlane(t *testing.T, policy string, fleet topology.Fleet, extra 
 	return cp
 }
 
-func (cp *controlPlane) writePolicy(t *testing.T, policy string) {
+func (cp *controlPlane) writePolicy(t testing.TB, policy string) {
 	t.Helper()
 	writeFileAtomic(t, cp.policyPath, []byte(policy))
 }
 
-func (cp *controlPlane) writeFleet(t *testing.T, fleet topology.Fleet) {
+func (cp *controlPlane) writeFleet(t testing.TB, fleet topology.Fleet) {
 	t.Helper()
 	data, err := yaml.Marshal(fleet)
 	if err != nil {
@@ -82,16 +82,9 @@ func (cp *controlPlane) status(t *testing.T) string {
 }
 
 // bootstrap runs `inferxds bootstrap` against this control plane.
-func (cp *controlPlane) bootstrap(t *testing.T, nodeID, zone string, extra ...string) []byte {
+func (cp *controlPlane) bootstrap(t testing.TB, nodeID, zone string, extra ...string) []byte {
 	t.Helper()
-	args := append([]string{"bootstrap", "--node-id", nodeID, "--zone", zone, "--xds-address", cp.XDSAddress}, extra...)
-	cmd := exec.Command(binaries.inferxds, args...)
-	cmd.Env = hermeticEnv()
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("inferxds %v: %v\n%s", args, err, stderrOf(err))
-	}
-	return out
+	return runInferxds(t, append([]string{"bootstrap", "--node-id", nodeID, "--zone", zone, "--xds-address", cp.XDSAddress}, extra...)...)
 }
 
 func stderrOf(err error) []byte {

@@ -29,7 +29,7 @@ func TestDeltaSendsOnlyTheChangedEndpoints(t *testing.T) {
 	d.subscribeWildcard(t, resourcev3.EndpointType)
 	initial := map[string]int{}
 	for initial[resourcev3.ClusterType] == 0 || initial[resourcev3.EndpointType] == 0 {
-		resp := d.next(t, 10*time.Second)
+		resp := d.next(t, hangGuard)
 		initial[resp.GetTypeUrl()] += len(resp.GetResources())
 		d.ack(t, resp)
 	}
@@ -40,7 +40,7 @@ func TestDeltaSendsOnlyTheChangedEndpoints(t *testing.T) {
 	instances[1].Health = topology.HealthUnhealthy
 	changedAt := time.Now()
 	cp.writeFleet(t, fleetOf(instances...))
-	resp := d.next(t, 5*time.Second)
+	resp := d.next(t, hangGuard)
 	pushed := time.Since(changedAt)
 	d.ack(t, resp)
 	names := resourceNames(resp)

@@ -3,7 +3,6 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -11,44 +10,10 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/inferxds/inferxds/cmd/modelsim/sim"
 	"github.com/inferxds/inferxds/snapshot"
 	"github.com/inferxds/inferxds/topology"
 )
-
-// TestEnvoyRoutingByModelHeader is TestRoutingByModelHeader through a real
-// Envoy: HTTP predict calls with the model-name header reach only instances
-// of that model.
-func TestEnvoyRoutingByModelHeader(t *testing.T) {
-	envoyBin := requireEnvoy(t)
-	sims := map[string][]*modelSim{
-		"llama-2-7b": {startModelSim(t, "llama-a", "llama-2-7b"), startModelSim(t, "llama-b", "llama-2-7b")},
-		"mistral-7b": {startModelSim(t, "mistral-a", "mistral-7b"), startModelSim(t, "mistral-b", "mistral-7b")},
-	}
-	fleet := fleetOf()
-	for _, group := range sims {
-		for _, s := range group {
-			fleet.Instances = append(fleet.Instances, s.httpInstance(t))
-		}
-	}
-	cp := startControlPlane(t, twoModelPolicy, fleet)
-	proxy := startEnvoy(t, envoyBin, cp, "az-1")
-	for model, group := range sims {
-		proxy.waitRoutable(t, model)
-		counts := map[string]int{}
-		for i := range 100 {
-			id, err := proxy.call(model)
-			if err != nil {
-				t.Fatalf("call %d for %s through Envoy: %v", i, model, err)
-			}
-			counts[id]++
-		}
-		assertAnsweredOnlyBy(t, model, counts, simsByID(group...))
-		report(t, "envoy routing model=%s requests=100 split=%v", model, counts)
-	}
-}
 
 // TestEnvoyHotStandbyFailover is TestHotStandbyFailover through a real
 // Envoy: retries to the previous priority and outlier ejection move traffic
@@ -69,7 +34,7 @@ func TestEnvoyHotStandbyFailover(t *testing.T) {
 // requireEnvoy returns the Envoy binary to test with. Envoy is part of every
 // run: without one the test fails, unless INFERXDS_SKIP_ENVOY=1 asks for the
 // skip, which the suite's summary then repeats.
-func requireEnvoy(t *testing.T) string {
+func requireEnvoy(t testing.TB) string {
 	t.Helper()
 	if os.Getenv("INFERXDS_SKIP_ENVOY") == "1" {
 		envoySkips.Add(1)
@@ -91,11 +56,21 @@ type envoyProxy struct {
 	client        *http.Client
 }
 
-func startEnvoy(t *testing.T, bin string, cp *controlPlane, zone string) *envoyProxy {
+// startEnvoy runs an Envoy of zone bootstrapped by `inferxds bootstrap`
+// against cp, with any extra Envoy flags, and waits until its ingress
+// listener is bound.
+func startEnvoy(t testing.TB, bin string, cp *controlPlane, zone string, envoyArgs ...string) *envoyProxy {
+	t.Helper()
+	return launchEnvoy(t, bin, cp.bootstrap(t, t.Name()+"-envoy", zone, "--admin-port", "0"), envoyArgs...)
+}
+
+// launchEnvoy runs Envoy with the given bootstrap and waits until its
+// ingress listener is bound.
+func launchEnvoy(t testing.TB, bin string, bootstrap []byte, envoyArgs ...string) *envoyProxy {
 	t.Helper()
 	dir := t.TempDir()
 	config := filepath.Join(dir, "envoy.yaml")
-	if err := os.WriteFile(config, cp.bootstrap(t, t.Name()+"-envoy", zone, "--admin-port", "0"), 0o644); err != nil {
+	if err := os.WriteFile(config, bootstrap, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	adminFile := filepath.Join(dir, "admin-address")
@@ -103,8 +78,9 @@ func startEnvoy(t *testing.T, bin string, cp *controlPlane, zone string) *envoyP
 		Timeout:   rpcTimeout,
 		Transport: &http.Transport{MaxIdleConnsPerHost: failoverCallers},
 	}}
-	e.proc = startProcess(t, "envoy", bin, "-c", config, "--admin-address-path", adminFile,
-		"--disable-hot-restart", "--log-level", "warn")
+	args := append([]string{"-c", config, "--admin-address-path", adminFile,
+		"--disable-hot-restart", "--log-level", "warn"}, envoyArgs...)
+	e.proc = startProcess(t, "envoy", bin, args...)
 	err := poll(readyTimeout, func() error {
 		data, err := os.ReadFile(adminFile)
 		if err != nil || len(strings.TrimSpace(string(data))) == 0 {
@@ -148,30 +124,19 @@ func (e *envoyProxy) socketListenerAddress() (string, error) {
 	return "", fmt.Errorf("listener %s not in Envoy yet", snapshot.SocketListenerName)
 }
 
-// call POSTs a predict request for model and returns the answering instance.
+// call POSTs a predict request for model, routed by both its header and its
+// path, and returns the answering instance.
 func (e *envoyProxy) call(model string) (string, error) {
-	req, err := http.NewRequest(http.MethodPost, "http://"+e.listenAddress+"/v1/models/"+model+"/predict",
-		strings.NewReader(`{"input":"hello"}`))
+	r, err := e.send(predictPath(model), "model-name", model)
 	if err != nil {
 		return "", err
 	}
-	req.Header.Set("model-name", model)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := e.client.Do(req)
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		return "", fmt.Errorf("HTTP %d: %s", resp.StatusCode, strings.TrimSpace(string(body)))
-	}
-	return resp.Header.Get(sim.HeaderInstance), nil
+	return r.answered()
 }
 
 func (e *envoyProxy) waitRoutable(t *testing.T, model string) {
 	t.Helper()
-	if err := poll(10*time.Second, func() error { _, err := e.call(model); return err }); err != nil {
+	if err := poll(hangGuard, func() error { _, err := e.call(model); return err }); err != nil {
 		t.Fatalf("model %s not routable through Envoy: %v", model, err)
 	}
 }

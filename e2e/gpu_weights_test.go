@@ -10,8 +10,8 @@ import (
 
 	"github.com/inferxds/inferxds/cmd/gpu-agent/agent/nvmlmock"
 	"github.com/inferxds/inferxds/cmd/modelsim/sim"
-	"github.com/inferxds/inferxds/gpupool"
 	"github.com/inferxds/inferxds/topology"
+	"github.com/inferxds/inferxds/topology/telemetry/weights"
 )
 
 const (
@@ -26,8 +26,11 @@ const (
 	// splitTolerance is how far a ring-hash split may be from the weights'
 	// shares (see ringHashPolicy for the ring's spread).
 	splitTolerance = 0.05
-	// noiseCallers keep a one-slot model server busy with a queue.
-	noiseCallers = 3
+	// noiseCallers keep a one-slot model server busy with a queue deep
+	// enough to outlast a short stall of the callers.
+	noiseCallers = 4
+	// splitAttempts bounds the measurements steadySplit repeats.
+	splitAttempts = 3
 )
 
 // busyGPU is a GPU running flat out with most of its memory in use.
@@ -47,20 +50,17 @@ func TestGPUWeightsFollowInjectedGPULoad(t *testing.T) {
 	firstWeightsAt := eds.await(t, readyTimeout, "equal telemetry weights", func(e endpoints) bool {
 		return hasExactly(busy, idle)(e) && e[busy.id] > 1 && e[busy.id] == e[idle.id]
 	})
-	initial := eds.latest
 	client := dialXDS(t, cp, "az-1")
-	client.waitRoutable(t, weightModel, 10*time.Second)
-	before := client.answeredBy(t, weightModel, weightSessions, session)
-	assertSteady(t, eds, "the first split measurement")
+	client.waitRoutable(t, weightModel, hangGuard)
+	sessions := func() map[string]int { return client.answeredBy(t, weightModel, weightSessions, session) }
+	before, initial := steadySplit(t, eds, "the first split measurement", sessions)
 
 	injectedAt := time.Now()
 	node.machine.SetLoad(0, busyGPU)
 	movedAt := eds.await(t, weightMinInterval+drainTimeout, "a lower weight for "+busy.id, func(e endpoints) bool {
 		return hasExactly(busy, idle)(e) && e[busy.id] < e[idle.id]
 	})
-	moved := eds.latest
-	after := client.answeredBy(t, weightModel, weightSessions, session)
-	assertSteady(t, eds, "the second split measurement")
+	after, moved := steadySplit(t, eds, "the second split measurement", sessions)
 
 	react := movedAt.Sub(injectedAt)
 	report(t, "gpu-load-weights load=util95%% injection-to-eds=%v (%s scrape intervals of %v) first-weights-to-change=%v (min interval %v) "+
@@ -90,18 +90,19 @@ func TestGPUModelServerQueueSetsWeights(t *testing.T) {
 	// A saturated server (full KV cache) sits on the weigher's lowest level;
 	// waiting for it, not for any lower weight, keeps a first scrape taken
 	// while the queue was still forming from passing for the settled state.
-	lowest := uint32(topology.MaxWeight / gpupool.DefaultLevels)
+	lowest := uint32(topology.MaxWeight / weights.DefaultLevels)
 	weighedAt := eds.await(t, readyTimeout, "the lowest weight for "+busy.id, func(e endpoints) bool {
 		return hasExactly(busy, idle)(e) && e[busy.id] == lowest && e[idle.id] > lowest
 	})
 	client := dialXDS(t, cp, "az-1")
-	client.waitRoutable(t, weightModel, 10*time.Second)
-	split := client.answeredBy(t, weightModel, weightSessions, session)
-	assertSteady(t, eds, "the split measurement")
+	client.waitRoutable(t, weightModel, hangGuard)
+	split, weights := steadySplit(t, eds, "the split measurement", func() map[string]int {
+		return client.answeredBy(t, weightModel, weightSessions, session)
+	})
 
 	report(t, "gpu-queue-weights busy=max-concurrency-1+%d-callers start-to-weights=%v weights=%v split-%s=%s",
-		noiseCallers, weighedAt.Sub(startedAt).Round(time.Millisecond), eds.latest, busy.id, percent(split[busy.id], weightSessions))
-	assertSplit(t, "with one model server saturated", split, eds.latest, busy, idle)
+		noiseCallers, weighedAt.Sub(startedAt).Round(time.Millisecond), weights, busy.id, percent(split[busy.id], weightSessions))
+	assertSplit(t, "with one model server saturated", split, weights, busy, idle)
 }
 
 // saturate keeps callers requests in flight on s's HTTP port (traffic that
@@ -127,13 +128,25 @@ func saturate(t *testing.T, s *modelSim, callers int) {
 	}
 }
 
-// assertSteady fails when the model's endpoints changed since the watch's
-// last read, during what.
-func assertSteady(t *testing.T, eds *edsWatch, what string) {
+// steadySplit runs measure until one run saw no change of the model's
+// endpoints from start to end (at most splitAttempts runs), and returns that
+// run's split with the weights it ran under. Telemetry weights follow live
+// load, so a scrape may move them mid-measurement on a busy machine; such a
+// run compares the split with no single set of weights and is repeated.
+func steadySplit(t *testing.T, eds *edsWatch, what string, measure func() map[string]int) (map[string]int, endpoints) {
 	t.Helper()
-	if pushes := eds.since(t); len(pushes) > 0 {
-		t.Errorf("EDS for %s changed during %s: %v", eds.model, what, pushes)
+	for attempt := 1; attempt <= splitAttempts; attempt++ {
+		eds.since(t)
+		weights := eds.latest
+		split := measure()
+		pushes := eds.since(t)
+		if len(pushes) == 0 {
+			return split, weights
+		}
+		report(t, "weights of %s changed during %s (run %d): %v then %v; measuring again", eds.model, what, attempt, weights, pushes)
 	}
+	t.Fatalf("the weights of %s changed during every one of %d runs of %s", eds.model, splitAttempts, what)
+	return nil, nil
 }
 
 // assertSplit checks that a's share of the sessions is a's share of the

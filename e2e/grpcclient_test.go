@@ -74,19 +74,13 @@ func (c *xdsClient) waitRoutable(t *testing.T, model string, timeout time.Durati
 // answeredBy calls model n times and counts the answers per instance id.
 func (c *xdsClient) answeredBy(t *testing.T, model string, n int, headers func(i int) []string) map[string]int {
 	t.Helper()
-	counts := map[string]int{}
-	for i := range n {
+	return countAnswers(t, n, func(i int) (string, error) {
 		var extra []string
 		if headers != nil {
 			extra = headers(i)
 		}
-		id, err := c.call(context.Background(), model, extra...)
-		if err != nil {
-			t.Fatalf("call %d for %s: %v", i, model, err)
-		}
-		counts[id]++
-	}
-	return counts
+		return c.call(context.Background(), model, extra...)
+	})
 }
 
 // percent formats part of total as a percentage.

@@ -17,6 +17,9 @@ import (
 // Bounds on every wait, so a broken binary fails a test instead of hanging it.
 const (
 	readyTimeout = 15 * time.Second
+	// hangGuard bounds waits for an event that takes well under a second on
+	// an idle machine; it only turns a hang into a failure.
+	hangGuard    = 30 * time.Second
 	stopTimeout  = 5 * time.Second
 	pollInterval = 10 * time.Millisecond
 )
@@ -32,7 +35,7 @@ type process struct {
 
 // startProcess runs bin in a fresh directory with the INFERXDS_* environment
 // cleared, and stops it when the test ends.
-func startProcess(t *testing.T, name, bin string, args ...string) *process {
+func startProcess(t testing.TB, name, bin string, args ...string) *process {
 	t.Helper()
 	p := &process{name: name, output: &lockedBuffer{}, exited: make(chan struct{})}
 	p.cmd = exec.Command(bin, args...)
@@ -63,7 +66,7 @@ func hermeticEnv() []string {
 
 // stop asks the process to exit, kills it if it does not within stopTimeout,
 // and logs its output when the test failed.
-func (p *process) stop(t *testing.T) {
+func (p *process) stop(t testing.TB) {
 	if !p.hasExited() {
 		_ = p.cmd.Process.Signal(syscall.SIGTERM)
 		select {
@@ -78,7 +81,7 @@ func (p *process) stop(t *testing.T) {
 }
 
 // kill sends SIGKILL and waits until the process is gone.
-func (p *process) kill(t *testing.T) {
+func (p *process) kill(t testing.TB) {
 	t.Helper()
 	_ = p.cmd.Process.Kill()
 	select {
@@ -98,7 +101,7 @@ func (p *process) hasExited() bool {
 }
 
 // readReadyFile waits until path holds a JSON document that decodes into v.
-func (p *process) readReadyFile(t *testing.T, path string, v any) {
+func (p *process) readReadyFile(t testing.TB, path string, v any) {
 	t.Helper()
 	err := poll(readyTimeout, func() error {
 		if p.hasExited() {
@@ -132,7 +135,7 @@ func poll(timeout time.Duration, check func() error) error {
 
 // writeFileAtomic replaces path the way an editor or a config sync does:
 // write a sibling temp file, then rename it over the original.
-func writeFileAtomic(t *testing.T, path string, data []byte) {
+func writeFileAtomic(t testing.TB, path string, data []byte) {
 	t.Helper()
 	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-")
 	if err != nil {

@@ -4,25 +4,17 @@ import (
 	"fmt"
 	"math"
 	"testing"
-	"time"
 )
 
 // ringHashPolicy asks for gRPC's largest ring (4,096 entries): the share a
 // host owns on a ring of N random points spreads by about sqrt(p(1-p)/N), so
 // the default 1,024 entries alone could miss 75% ± 5 once in a few hundred
 // runs.
-const ringHashPolicy = `models:
-  - name: llama-2-7b
-    priority: critical
-    hotStandby: 0
-    warmStandby: 0
-    coldStandby: 0
-    rto: "10s"
-    loadBalancing:
+var ringHashPolicy = llamaPolicy(`    loadBalancing:
       policy: ring_hash
       hashHeader: x-session
       minRingSize: 4096
-`
+`)
 
 // TestRingHashHonoursFleetWeights: with ring_hash on x-session and fleet
 // weights 3:1, 2,000 distinct sessions split within 5 points of 75/25.
@@ -33,7 +25,7 @@ func TestRingHashHonoursFleetWeights(t *testing.T) {
 	heavyIn.Weight, lightIn.Weight = 3, 1
 	cp := startControlPlane(t, ringHashPolicy, fleetOf(heavyIn, lightIn))
 	client := dialXDS(t, cp, "az-1")
-	client.waitRoutable(t, "llama-2-7b", 10*time.Second)
+	client.waitRoutable(t, "llama-2-7b", hangGuard)
 
 	const sessions = 2000
 	counts := client.answeredBy(t, "llama-2-7b", sessions, session)

@@ -1,18 +1,15 @@
 package e2e
 
 import (
+	"context"
 	"testing"
-	"time"
+
+	"github.com/inferxds/inferxds/topology"
 )
 
-const twoModelPolicy = `models:
-  - name: llama-2-7b
-    priority: critical
-    hotStandby: 0
-    warmStandby: 0
-    coldStandby: 0
-    rto: "10s"
-  - name: mistral-7b
+// twoModelPolicy is llama-2-7b (critical) and mistral-7b (high), neither
+// with standbys.
+var twoModelPolicy = llamaPolicy("") + `  - name: mistral-7b
     priority: high
     hotStandby: 0
     warmStandby: 0
@@ -20,33 +17,65 @@ const twoModelPolicy = `models:
     rto: "30s"
 `
 
-// TestRoutingByModelHeader: with two models of two instances each, every
-// request is answered by an instance of the model it names, and round robin
-// uses every instance.
-func TestRoutingByModelHeader(t *testing.T) {
+// llamaPolicy is a one-model policy for llama-2-7b with extra settings (YAML
+// indented for the model's mapping).
+func llamaPolicy(extra string) string {
+	return `models:
+  - name: llama-2-7b
+    priority: critical
+    hotStandby: 0
+    warmStandby: 0
+    coldStandby: 0
+    rto: "10s"
+` + extra
+}
+
+// startTwoModels starts two simulators of each of twoModelPolicy's models
+// and returns them by model, with a fleet that lists their instance (the
+// gRPC or the HTTP port) as az-1 primaries.
+func startTwoModels(t *testing.T, instance func(*modelSim, *testing.T) topology.Instance) (map[string][]*modelSim, topology.Fleet) {
+	t.Helper()
 	sims := map[string][]*modelSim{
 		"llama-2-7b": {startModelSim(t, "llama-a", "llama-2-7b"), startModelSim(t, "llama-b", "llama-2-7b")},
 		"mistral-7b": {startModelSim(t, "mistral-a", "mistral-7b"), startModelSim(t, "mistral-b", "mistral-7b")},
 	}
 	fleet := fleetOf()
-	for _, group := range sims {
-		for _, s := range group {
-			fleet.Instances = append(fleet.Instances, s.grpcInstance(t))
+	for _, model := range []string{"llama-2-7b", "mistral-7b"} {
+		for _, s := range sims[model] {
+			fleet.Instances = append(fleet.Instances, instance(s, t))
 		}
 	}
+	return sims, fleet
+}
+
+// TestRoutingByModelHeader: with two models of two instances each, every
+// request is answered by an instance of the model it names, and round robin
+// uses every instance.
+func TestRoutingByModelHeader(t *testing.T) {
+	sims, fleet := startTwoModels(t, (*modelSim).grpcInstance)
 	cp := startControlPlane(t, twoModelPolicy, fleet)
 	client := dialXDS(t, cp, "az-1")
 	for model := range sims {
-		client.waitRoutable(t, model, 10*time.Second)
+		client.waitRoutable(t, model, hangGuard)
 	}
 
-	const perModel = 100
+	assertRoutes(t, "routing", sims, func(model string) (string, error) { return client.call(context.Background(), model) })
+}
+
+// assertRoutes sends routedRequests requests for each model through send
+// and checks that they reach only, and every one of, its instances.
+func assertRoutes(t *testing.T, path string, sims map[string][]*modelSim, send func(model string) (string, error)) {
+	t.Helper()
 	for model, group := range sims {
-		counts := client.answeredBy(t, model, perModel, nil)
+		counts := countAnswers(t, routedRequests, func(int) (string, error) { return send(model) })
 		assertAnsweredOnlyBy(t, model, counts, simsByID(group...))
-		report(t, "routing model=%s requests=%d split=%v", model, perModel, counts)
+		report(t, "%s model=%s requests=%d split=%v", path, model, routedRequests, counts)
 	}
 }
+
+// routedRequests is how many requests assertRoutes sends per model: with
+// round robin over two instances, enough that each gets some.
+const routedRequests = 100
 
 // assertAnsweredOnlyBy fails unless every answer came from one of want and
 // each of want answered at least once.

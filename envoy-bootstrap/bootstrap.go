@@ -26,6 +26,16 @@ const DefaultCluster = "inferxds-envoy"
 // DefaultAdminPort is Envoy's conventional admin port.
 const DefaultAdminPort = 9901
 
+// XDSMode is the ADS protocol variant an Envoy speaks to the control plane.
+type XDSMode string
+
+// The two ADS variants: state of the world (every response holds every
+// resource of a type) and incremental (only what changed).
+const (
+	XDSModeSotW  XDSMode = "sotw"
+	XDSModeDelta XDSMode = "delta"
+)
+
 //go:embed envoy.yaml.tmpl grpc.json.tmpl
 var files embed.FS
 
@@ -44,6 +54,9 @@ type Params struct {
 	// AdminPort is Envoy's admin port on 127.0.0.1 (Envoy only); 0 lets
 	// Envoy pick a free port (read it back with --admin-address-path).
 	AdminPort uint16
+	// XDSMode is the ADS variant Envoy uses (Envoy only; gRPC-Go speaks
+	// state of the world); empty means XDSModeSotW.
+	XDSMode XDSMode
 }
 
 type templateData struct {
@@ -51,6 +64,7 @@ type templateData struct {
 	XDSHost        string
 	XDSPort        uint16
 	XDSClusterName string
+	ADSAPIType     string
 }
 
 // Envoy renders the Envoy bootstrap YAML.
@@ -87,8 +101,23 @@ func (p Params) templateData() (templateData, error) {
 	if p.NodeID == "" {
 		errs = append(errs, errors.New("node id: must not be empty"))
 	}
-	d := templateData{Params: p, XDSHost: host, XDSPort: port, XDSClusterName: XDSClusterName}
+	apiType, err := adsAPIType(p.XDSMode)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	d := templateData{Params: p, XDSHost: host, XDSPort: port, XDSClusterName: XDSClusterName, ADSAPIType: apiType}
 	return d, errors.Join(errs...)
+}
+
+// adsAPIType is the ads_config api_type Envoy needs for mode.
+func adsAPIType(mode XDSMode) (string, error) {
+	switch mode {
+	case "", XDSModeSotW:
+		return "GRPC", nil
+	case XDSModeDelta:
+		return "DELTA_GRPC", nil
+	}
+	return "", fmt.Errorf("xds mode %q: want %s or %s", mode, XDSModeSotW, XDSModeDelta)
 }
 
 func splitHostPort(address string) (string, uint16, error) {

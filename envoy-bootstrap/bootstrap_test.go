@@ -175,3 +175,21 @@ func TestParamsErrorsAreCollected(t *testing.T) {
 		t.Error("port 0 accepted")
 	}
 }
+
+func TestEnvoyBootstrapXDSModeSetsTheADSAPIType(t *testing.T) {
+	for mode, want := range map[XDSMode]string{"": "GRPC", XDSModeSotW: "GRPC", XDSModeDelta: "DELTA_GRPC"} {
+		p := params
+		p.XDSMode = mode
+		if got := parseEnvoy(t, p).GetDynamicResources().GetAdsConfig().GetApiType().String(); got != want {
+			t.Errorf("xds mode %q: ads_config api_type %s, want %s", mode, got, want)
+		}
+	}
+}
+
+func TestEnvoyBootstrapRejectsAnUnknownXDSMode(t *testing.T) {
+	p := params
+	p.XDSMode = "incremental"
+	if _, err := Envoy(p); err == nil || !strings.Contains(err.Error(), `xds mode "incremental"`) {
+		t.Errorf("Envoy(xds mode incremental) error = %v, want one naming the mode", err)
+	}
+}

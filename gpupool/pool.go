@@ -1,9 +1,10 @@
 // Package gpupool owns the shared GPU pool's accounting — per-GPU memory
-// with overcommit, Volcano-like tenant queues, placement scoring — and the
-// mapping of endpoint telemetry to quantized load-balancing weights.
+// with overcommit, Volcano-like tenant queues, placement scoring. (Endpoint
+// weights from telemetry live with the telemetry source, in
+// topology/telemetry/weights.)
 //
 // Everything here is pure: no goroutines, no clocks (callers pass the time
-// in), no I/O, no randomness. A Pool and a Weigher are values their caller
+// in), no I/O, no randomness. A Pool is a value its caller
 // owns; their methods mutate them and they are not safe for concurrent use.
 //
 // # Memory accounting

@@ -1,6 +1,7 @@
 package snapshot
 
 import (
+	"cmp"
 	"time"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
@@ -23,6 +24,8 @@ const (
 	// enforcingNever turns a rule off (Envoy enables success rate by default).
 	enforcingAlways = 100
 	enforcingNever  = 0
+	// envoyDefaultMaxRequests is Envoy's max_requests when none is set.
+	envoyDefaultMaxRequests = 1024
 )
 
 // modelCluster is the model's EDS cluster: defaults first, then what the
@@ -113,28 +116,42 @@ func outlierDetection(od *drpolicy.OutlierDetection) *clusterv3.OutlierDetection
 	return out
 }
 
-// circuitBreakers sets the default-priority thresholds; a retry budget, when
-// the policy has one, replaces the fixed max_retries in Envoy.
+// circuitBreakers sets the default-priority thresholds. A retry budget, when
+// the policy has one, replaces max_retries: Envoy ignores max_retries next
+// to a budget, so it is not sent.
+//
+// A model that retries gets max_retries as large as max_requests unless the
+// policy caps retries itself: Envoy's default of 3 concurrent retries per
+// cluster fails every request beyond the third that loses its host at once,
+// which is exactly what a primary crash under load does.
 func circuitBreakers(cb *drpolicy.CircuitBreakers, retries *drpolicy.Retries) *clusterv3.CircuitBreakers {
 	var budget *drpolicy.RetryBudget
 	if retries != nil {
 		budget = retries.Budget
 	}
-	if cb == nil && budget == nil {
+	retrying := retries != nil && retries.Attempts > 0
+	if cb == nil && budget == nil && !retrying {
 		return nil
 	}
-	t := &clusterv3.CircuitBreakers_Thresholds{Priority: corev3.RoutingPriority_DEFAULT}
-	if cb != nil {
-		t.MaxConnections = optionalUInt32(cb.MaxConnections)
-		t.MaxPendingRequests = optionalUInt32(cb.MaxPendingRequests)
-		t.MaxRequests = optionalUInt32(cb.MaxRequests)
-		t.MaxRetries = optionalUInt32(cb.MaxRetries)
+	if cb == nil {
+		cb = &drpolicy.CircuitBreakers{}
 	}
-	if budget != nil {
+	t := &clusterv3.CircuitBreakers_Thresholds{
+		Priority:           corev3.RoutingPriority_DEFAULT,
+		MaxConnections:     optionalUInt32(cb.MaxConnections),
+		MaxPendingRequests: optionalUInt32(cb.MaxPendingRequests),
+		MaxRequests:        optionalUInt32(cb.MaxRequests),
+		MaxRetries:         optionalUInt32(cb.MaxRetries),
+	}
+	switch {
+	case budget != nil:
+		t.MaxRetries = nil
 		t.RetryBudget = &clusterv3.CircuitBreakers_Thresholds_RetryBudget{
 			BudgetPercent:       &typev3.Percent{Value: budget.Percent},
 			MinRetryConcurrency: optionalUInt32(budget.MinConcurrency),
 		}
+	case retrying && cb.MaxRetries == 0:
+		t.MaxRetries = wrapperspb.UInt32(cmp.Or(cb.MaxRequests, envoyDefaultMaxRequests))
 	}
 	return &clusterv3.CircuitBreakers{Thresholds: []*clusterv3.CircuitBreakers_Thresholds{t}}
 }

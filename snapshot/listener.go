@@ -28,7 +28,7 @@ func socketListener(o Options) *listenerv3.Listener {
 		FilterChains: []*listenerv3.FilterChain{{
 			Filters: []*listenerv3.Filter{{
 				Name:       hcmFilterName,
-				ConfigType: &listenerv3.Filter_TypedConfig{TypedConfig: mustAny(httpConnectionManager(SocketListenerName))},
+				ConfigType: &listenerv3.Filter_TypedConfig{TypedConfig: mustAny(httpConnectionManager(SocketListenerName, jsonToMetadataFilter()))},
 			}},
 		}},
 	}
@@ -41,9 +41,11 @@ func apiListener() *listenerv3.Listener {
 	}
 }
 
-// httpConnectionManager fetches RouteConfigName over ADS and ends its filter
-// chain with the router, as both Envoy and gRPC require.
-func httpConnectionManager(statPrefix string) *hcmv3.HttpConnectionManager {
+// httpConnectionManager fetches RouteConfigName over ADS and runs filters
+// before the router, which ends the chain as both Envoy and gRPC require.
+// The API listener gets no other filter: gRPC clients reject filters they
+// do not implement.
+func httpConnectionManager(statPrefix string, filters ...*hcmv3.HttpFilter) *hcmv3.HttpConnectionManager {
 	return &hcmv3.HttpConnectionManager{
 		StatPrefix: statPrefix,
 		CodecType:  hcmv3.HttpConnectionManager_AUTO,
@@ -51,10 +53,10 @@ func httpConnectionManager(statPrefix string) *hcmv3.HttpConnectionManager {
 			ConfigSource:    adsConfigSource(),
 			RouteConfigName: RouteConfigName,
 		}},
-		HttpFilters: []*hcmv3.HttpFilter{{
+		HttpFilters: append(filters, &hcmv3.HttpFilter{
 			Name:       routerFilterName,
 			ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: mustAny(&routerv3.Router{})},
-		}},
+		}),
 	}
 }
 

@@ -3,6 +3,7 @@ package snapshot
 import (
 	"math"
 	"strings"
+	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
@@ -42,9 +43,11 @@ func routeConfiguration(routes []*routev3.Route) *routev3.RouteConfiguration {
 	}
 }
 
-// modelRoutes are a model's two routes: its header on any path (the one
-// gRPC clients use) and its HTTP path prefix. Both carry the same action.
+// modelRoutes are a model's three routes: its header on any path (the one
+// gRPC clients use), its HTTP path prefix, and OpenAI requests whose body
+// names it. All carry the same action.
 func modelRoutes(m drpolicy.Model) []*routev3.Route {
+	action := routeAction(m)
 	byHeader := &routev3.Route{
 		Name: headerRouteName(m.Name),
 		Match: &routev3.RouteMatch{
@@ -56,21 +59,30 @@ func modelRoutes(m drpolicy.Model) []*routev3.Route {
 				}},
 			}},
 		},
-		Action: &routev3.Route_Route{Route: routeAction(m)},
+		Action: &routev3.Route_Route{Route: action},
 	}
 	byPath := &routev3.Route{
 		Name:   pathRouteName(m.Name),
 		Match:  &routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_Prefix{Prefix: m.Routing.PathPrefix}},
-		Action: &routev3.Route_Route{Route: routeAction(m)},
+		Action: &routev3.Route_Route{Route: action},
 	}
-	return []*routev3.Route{byHeader, byPath}
+	return []*routev3.Route{byHeader, byPath, openAIRoute(m.Name, action)}
 }
 
+// routeAction bounds the whole request by the policy's timeout in a way
+// both data planes honour: Envoy reads timeout, gRPC clients read only
+// max_stream_duration (and cap a client's grpc-timeout with
+// grpc_timeout_header_max, as Envoy does).
 func routeAction(m drpolicy.Model) *routev3.RouteAction {
+	timeout := durationpb.New(m.Timeout.D())
 	a := &routev3.RouteAction{
 		ClusterSpecifier: &routev3.RouteAction_Cluster{Cluster: ClusterName(m.Name)},
-		Timeout:          durationpb.New(m.Timeout.D()),
-		RetryPolicy:      retryPolicy(m.Retries),
+		Timeout:          timeout,
+		MaxStreamDuration: &routev3.RouteAction_MaxStreamDuration{
+			MaxStreamDuration:    timeout,
+			GrpcTimeoutHeaderMax: timeout,
+		},
+		RetryPolicy: retryPolicy(m),
 	}
 	if m.Mirror != nil {
 		a.RequestMirrorPolicies = []*routev3.RouteAction_RequestMirrorPolicy{mirrorPolicy(*m.Mirror)}
@@ -87,7 +99,8 @@ func routeAction(m drpolicy.Model) *routev3.RouteAction {
 
 // retryPolicy is nil when the model does not retry: gRPC rejects a whole
 // route configuration holding num_retries 0.
-func retryPolicy(r *drpolicy.Retries) *routev3.RetryPolicy {
+func retryPolicy(m drpolicy.Model) *routev3.RetryPolicy {
+	r := m.Retries
 	if r == nil || r.Attempts == 0 {
 		return nil
 	}
@@ -100,8 +113,8 @@ func retryPolicy(r *drpolicy.Retries) *routev3.RetryPolicy {
 		}},
 		HostSelectionRetryMaxAttempts: hostSelectionRetryMaxAttempts,
 	}
-	if r.PerTryTimeout > 0 {
-		p.PerTryTimeout = durationpb.New(r.PerTryTimeout.D())
+	if d := perTryTimeout(m); d > 0 {
+		p.PerTryTimeout = durationpb.New(d)
 	}
 	if r.NextPriority {
 		p.RetryPriority = &routev3.RetryPolicy_RetryPriority{
@@ -112,6 +125,22 @@ func retryPolicy(r *drpolicy.Retries) *routev3.RetryPolicy {
 		}
 	}
 	return p
+}
+
+// perTryTimeout is the policy's per-try timeout, or else the model's rto
+// when that is shorter than the whole request's timeout: an attempt that
+// hangs longer than the model may be unavailable counts as a failed host
+// and is retried elsewhere (and, as a local-origin timeout, counts toward
+// outlier ejection). 0 leaves the attempt bounded by the route timeout only.
+// gRPC clients ignore per-try timeouts; Envoy honours them.
+func perTryTimeout(m drpolicy.Model) time.Duration {
+	if d := m.Retries.PerTryTimeout.D(); d > 0 {
+		return d
+	}
+	if rto := m.RTO.D(); rto > 0 && rto < m.Timeout.D() {
+		return rto
+	}
+	return 0
 }
 
 func mirrorPolicy(m drpolicy.Mirror) *routev3.RouteAction_RequestMirrorPolicy {

@@ -1,12 +1,14 @@
 package snapshot
 
 import (
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
 
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
 
 	"github.com/inferxds/inferxds/topology"
 )
@@ -16,6 +18,7 @@ type call struct {
 	name   string
 	header string // model named in the model-name header; "" sends none
 	path   string // request path; "" means a gRPC method path
+	body   string // model named in an OpenAI request body; "" names none
 	zone   string // the asking node's zone (its group)
 	// unhealthy instances are reported so in the fleet before translating;
 	// down instances fail in the data plane only (the control plane has not
@@ -61,6 +64,10 @@ func TestSimulateDRFleet(t *testing.T) {
 			unhealthy:   []string{"llama-a1", "llama-a2", "llama-b1", "llama-h1", "llama-h2", "llama-z1", "llama-z2"},
 			wantCluster: "llama-2-7b", wantPriority: -1},
 		{name: "unknown model: no route", header: "gpt-5", zone: "az-1", wantPriority: -1},
+		{name: "OpenAI body names the model", path: "/v1/chat/completions", body: "llama-2-7b", zone: "az-1",
+			wantCluster: "llama-2-7b", wantPriority: 0, wantEndpoints: []string{"llama-a1", "llama-a2"}},
+		{name: "OpenAI body names an unknown model: no cluster", path: "/v1/embeddings", body: "gpt-5", zone: "az-1", wantPriority: -1},
+		{name: "a body model does not route other paths", path: "/v1/chat/completions/x", body: "llama-2-7b", zone: "az-1", wantPriority: -1},
 	}
 	base := loadGoldenInput(t, "testdata/in/zone-view-az-1.yaml")
 	for _, c := range calls {
@@ -70,7 +77,7 @@ func TestSimulateDRFleet(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			cluster := resolveRoute(r.Routes[0], c.header, c.path)
+			cluster := resolveRoute(r.Routes[0], c.header, c.path, c.body)
 			priority, endpoints := firstUsablePriority(findAssignment(r.Endpoints, cluster), c.down)
 			if cluster != c.wantCluster || priority != c.wantPriority || !slices.Equal(endpoints, c.wantEndpoints) {
 				t.Errorf("got cluster %q, priority %d, endpoints %v; want %q, %d, %v",
@@ -92,20 +99,39 @@ func withUnhealthy(f topology.Fleet, names []string) topology.Fleet {
 }
 
 // resolveRoute is what the data plane does with a request: the first route
-// whose path prefix and headers match picks the cluster.
-func resolveRoute(rc *routev3.RouteConfiguration, modelHeader, path string) string {
+// whose path, headers and body model (the json_to_metadata metadata) match
+// picks the cluster; a direct response picks none.
+func resolveRoute(rc *routev3.RouteConfiguration, modelHeader, path, bodyModel string) string {
 	if path == "" {
 		path = "/inference.Model/Generate"
 	}
 	for _, rt := range rc.GetVirtualHosts()[0].GetRoutes() {
-		if !strings.HasPrefix(path, rt.GetMatch().GetPrefix()) {
-			continue
-		}
-		if headersMatch(rt.GetMatch().GetHeaders(), modelHeader) {
+		m := rt.GetMatch()
+		if pathMatches(m, path) && headersMatch(m.GetHeaders(), modelHeader) && metadataMatches(m.GetDynamicMetadata(), bodyModel) {
 			return rt.GetRoute().GetCluster()
 		}
 	}
 	return ""
+}
+
+func pathMatches(m *routev3.RouteMatch, path string) bool {
+	switch {
+	case m.GetSafeRegex() != nil:
+		return regexp.MustCompile(m.GetSafeRegex().GetRegex()).MatchString(path)
+	case m.GetPath() != "":
+		return path == m.GetPath()
+	default:
+		return strings.HasPrefix(path, m.GetPrefix())
+	}
+}
+
+func metadataMatches(matchers []*matcherv3.MetadataMatcher, bodyModel string) bool {
+	for _, mm := range matchers {
+		if mm.GetValue().GetStringMatch().GetExact() != bodyModel {
+			return false
+		}
+	}
+	return true
 }
 
 func headersMatch(matchers []*routev3.HeaderMatcher, modelHeader string) bool {

@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"maps"
 	"reflect"
 	"slices"
 	"strings"
@@ -19,8 +20,9 @@ import (
 	"github.com/inferxds/inferxds/topology"
 )
 
-// Translate computes what the node group (a zone name; "" for nodes without
-// one) receives from the fleet and the policy, validated and versioned.
+// Translate computes what every client of a zone ("" for clients without
+// one) receives from the fleet and the policy, validated and versioned: the
+// ClientAll view of the zone, both listeners included.
 //
 // Models are declared by the policy: each gets a cluster, a load assignment
 // (empty when nothing serves it) and two routes. Instances of models the
@@ -29,25 +31,26 @@ import (
 // On any error Translate returns nil and every problem found, joined: one
 // bad model does not hide another's problems. The caller keeps its last good
 // snapshot.
-func Translate(fleet *topology.Fleet, pol *drpolicy.Policy, group string, opts ...Option) (*Resources, error) {
-	return NewTranslator(opts...).Translate(fleet, pol, group)
+func Translate(fleet *topology.Fleet, pol *drpolicy.Policy, zone string, opts ...Option) (*Resources, error) {
+	return NewTranslator(opts...).Translate(fleet, pol, zone)
 }
 
-// Translator is Translate with memory: it keeps each group's last
+// Translator is Translate with memory: it keeps each zone's last
 // per-model resources and reuses them when that model's inputs are equal, so
-// one endpoint changing rebuilds one load assignment. Its output is exactly
-// Translate's for the same inputs. It is safe for concurrent use; calls are
-// serialized.
+// one endpoint changing rebuilds, validates and hashes one load assignment.
+// Its output is exactly Translate's for the same inputs. It is safe for
+// concurrent use; calls are serialized.
 type Translator struct {
 	opts Options
 
 	mu        sync.Mutex
 	listeners *listenerSet
-	groups    map[string]*groupCache
+	groups    map[string]*groupCache // by zone
+	fleet     fleetMemo
 	// Scratch space reused across calls; nothing cached points into it.
-	policyKey  []byte
-	placements []placement
-	inputs     []endpointInput
+	hashScratch [2][]byte // the cluster and endpoint version hashes' input
+	policyKey   []byte
+	inputs      []endpointInput
 }
 
 // NewTranslator returns a Translator with an empty cache.
@@ -55,15 +58,18 @@ func NewTranslator(opts ...Option) *Translator {
 	return &Translator{opts: buildOptions(opts), groups: make(map[string]*groupCache)}
 }
 
+// listenerSet is every listener, validated and digested once; a view takes
+// the ones its client kind carries.
 type listenerSet struct {
 	listeners []*listenerv3.Listener
-	version   string
+	sums      []digest
 	err       error
 }
 
 type groupCache struct {
-	models map[string]*modelEntry
-	routes *routeEntry
+	models   map[string]*modelEntry
+	routes   *routeEntry
+	fleetGen uint64 // the fleetMemo generation models were built at
 }
 
 // modelEntry is one model's resources in one group. Its policy part and its
@@ -75,16 +81,19 @@ type modelEntry struct {
 }
 
 type policyPart struct {
+	model      string
 	key        []byte // appendCanonical of the model's policy
 	cluster    *clusterv3.Cluster
 	routes     []*routev3.Route
 	clusterSum digest
+	clusterHex string
 }
 
 type endpointPart struct {
-	inputs []endpointInput
+	inputs []endpointInput // in fleet order
 	cla    *endpointv3.ClusterLoadAssignment
 	sum    digest
+	hex    string
 }
 
 // routeEntry is the route configuration built from a sequence of policy
@@ -94,13 +103,21 @@ type routeEntry struct {
 	parts   []*policyPart
 	config  *routev3.RouteConfiguration
 	sum     digest
+	hex     string
 	err     error
 	checked bool
 	refErr  error
 }
 
 // Translate is the package-level Translate, reusing what it can.
-func (t *Translator) Translate(fleet *topology.Fleet, pol *drpolicy.Policy, group string) (*Resources, error) {
+func (t *Translator) Translate(fleet *topology.Fleet, pol *drpolicy.Policy, zone string) (*Resources, error) {
+	return t.TranslateView(fleet, pol, View{Zone: zone})
+}
+
+// TranslateView computes what the clients of view receive: Translate's
+// resources for the view's zone, with only the listeners its client kind
+// uses.
+func (t *Translator) TranslateView(fleet *topology.Fleet, pol *drpolicy.Policy, view View) (*Resources, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if fleet == nil {
@@ -109,17 +126,27 @@ func (t *Translator) Translate(fleet *topology.Fleet, pol *drpolicy.Policy, grou
 	if pol == nil {
 		pol = &drpolicy.Policy{}
 	}
-	view := newZoneView(fleet, group)
+	zones := newZoneView(fleet, view.Zone)
 	models, err := sortedModels(pol.Models)
-	errs := []error{err, checkZoneAgreement(fleet.Zones, view.roles, pol.AZFailover)}
-	inputs, inputErrs := t.endpointInputs(fleet, models, view)
-	gc := t.group(group)
+	errs := []error{err, checkZoneAgreement(fleet.Zones, zones.roles, pol.AZFailover)}
+	t.fleet.observe(fleet)
+	gc := t.group(view.Zone)
+	inputs, inputErrs := t.endpointInputs(fleet, models, zones, gc)
 	entries, modelErrs := t.modelEntries(gc, models, inputs, inputErrs)
+	gc.fleetGen = t.fleet.gen
 	errs = append(errs, modelErrs...)
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	return t.assemble(gc, entries)
+	return t.assemble(gc, entries, view.Client)
+}
+
+// Forget drops what the Translator keeps for zone, once no view of it is
+// served any more.
+func (t *Translator) Forget(zone string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	delete(t.groups, zone)
 }
 
 func (t *Translator) group(name string) *groupCache {
@@ -178,53 +205,37 @@ func checkZoneAgreement(zones []topology.Zone, roles map[string]topology.ZoneRol
 	return errors.Join(errs...)
 }
 
-// placement is where an instance's endpoint goes: a model (by index; -1
-// for none) and a class.
-type placement struct {
-	model int
-	class tierClass
-}
-
-// endpointInputs collects the serving instances of declared models, one
-// sub-slice per model in load-assignment order, and the instances it could
-// not place. The sub-slices live in t's scratch space until the next call.
-func (t *Translator) endpointInputs(f *topology.Fleet, models []*drpolicy.Model, view zoneView) ([][]endpointInput, map[string][]error) {
-	index := make(map[string]int, len(models))
-	for i, m := range models {
-		index[m.Name] = i
-	}
+// endpointInputs collects, for each model whose instances changed since
+// the group's models were built, its serving instances in fleet order, and
+// the instances it could not place. A nil sub-slice means the model's
+// endpoints are unchanged (a model without serving instances gets an empty
+// one). The sub-slices live in t's scratch space until the next call; they
+// are sorted into load-assignment order only when they differ.
+func (t *Translator) endpointInputs(f *topology.Fleet, models []*drpolicy.Model, view zoneView, gc *groupCache) ([][]endpointInput, map[string][]error) {
 	errs := make(map[string][]error)
-	starts := make([]int, len(models)+1)
-	t.placements = t.placements[:0]
-	for i := range f.Instances {
-		in := &f.Instances[i]
-		p := placement{model: -1}
-		if m, declared := index[in.Model]; declared && in.Serving() {
+	byModel := make([][]endpointInput, len(models))
+	t.inputs = t.inputs[:0]
+	for m, model := range models {
+		if gc.models[model.Name] != nil && t.fleet.unchangedSince(gc.fleetGen, model.Name) {
+			continue
+		}
+		start := len(t.inputs)
+		for _, i := range t.fleet.byModel[model.Name] {
+			in := &f.Instances[i]
+			if !in.Serving() {
+				continue
+			}
 			class, err := view.classify(in)
 			if err != nil {
-				errs[in.Model] = append(errs[in.Model], err)
-			} else {
-				p = placement{model: m, class: class}
-				starts[m+1]++
+				errs[model.Name] = append(errs[model.Name], err)
+				continue
 			}
+			t.inputs = append(t.inputs, newEndpointInput(in, class))
 		}
-		t.placements = append(t.placements, p)
-	}
-	for m := range models {
-		starts[m+1] += starts[m]
-	}
-	t.inputs = slices.Grow(t.inputs[:0], starts[len(models)])[:starts[len(models)]]
-	next := slices.Clone(starts)
-	for i, p := range t.placements {
-		if p.model >= 0 {
-			t.inputs[next[p.model]] = newEndpointInput(&f.Instances[i], p.class)
-			next[p.model]++
+		byModel[m] = t.inputs[start:len(t.inputs):len(t.inputs)]
+		if byModel[m] == nil {
+			byModel[m] = []endpointInput{} // changed, and empty
 		}
-	}
-	byModel := make([][]endpointInput, len(models))
-	for m := range models {
-		byModel[m] = t.inputs[starts[m]:starts[m+1]:starts[m+1]]
-		sortEndpointInputs(byModel[m])
 	}
 	return byModel, errs
 }
@@ -233,22 +244,27 @@ func (t *Translator) endpointInputs(f *topology.Fleet, models []*drpolicy.Model,
 // makes them the group's cache.
 func (t *Translator) modelEntries(gc *groupCache, models []*drpolicy.Model, inputs [][]endpointInput, inputErrs map[string][]error) ([]*modelEntry, []error) {
 	entries := make([]*modelEntry, 0, len(models))
-	next := make(map[string]*modelEntry, len(models))
 	var errs []error
 	for i, m := range models {
 		e, err := t.modelEntry(gc.models[m.Name], m, inputs[i])
 		if err = errors.Join(append(inputErrs[m.Name], err)...); err != nil {
 			errs = append(errs, fmt.Errorf("model %q: %w", m.Name, err))
+			delete(gc.models, m.Name)
 			continue
 		}
 		entries = append(entries, e)
-		next[m.Name] = e
+		gc.models[m.Name] = e
 	}
-	gc.models = next
+	if len(gc.models) > len(entries) { // models left the policy
+		maps.DeleteFunc(gc.models, func(name string, _ *modelEntry) bool {
+			return !slices.ContainsFunc(models, func(m *drpolicy.Model) bool { return m.Name == name })
+		})
+	}
 	return entries, errs
 }
 
-// modelEntry reuses what of prev the model's inputs leave unchanged.
+// modelEntry reuses what of prev the model's inputs leave unchanged; nil
+// eps means its endpoints are unchanged.
 func (t *Translator) modelEntry(prev *modelEntry, m *drpolicy.Model, eps []endpointInput) (*modelEntry, error) {
 	if prev == nil {
 		prev = &modelEntry{}
@@ -262,7 +278,7 @@ func (t *Translator) modelEntry(prev *modelEntry, m *drpolicy.Model, eps []endpo
 		}
 	}
 	ep := prev.endpoints
-	if ep == nil || !slices.Equal(ep.inputs, eps) {
+	if eps != nil && (ep == nil || !slices.Equal(ep.inputs, eps)) {
 		var err error
 		if ep, err = newEndpointPart(ClusterName(m.Name), slices.Clone(eps)); err != nil {
 			return nil, err
@@ -286,7 +302,7 @@ func newPolicyPart(m *drpolicy.Model, key []byte) (*policyPart, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &policyPart{key: key, cluster: c, routes: modelRoutes(*m), clusterSum: sum}, nil
+	return &policyPart{model: m.Name, key: key, cluster: c, routes: modelRoutes(*m), clusterSum: sum, clusterHex: sum.String()}, nil
 }
 
 // checkModel rejects settings the builders cannot express faithfully.
@@ -307,8 +323,12 @@ func checkModel(m *drpolicy.Model) error {
 	return errors.Join(errs...)
 }
 
+// newEndpointPart keeps eps (in fleet order) and builds the load assignment
+// from a sorted copy.
 func newEndpointPart(cluster string, eps []endpointInput) (*endpointPart, error) {
-	cla := loadAssignment(cluster, eps)
+	sorted := slices.Clone(eps)
+	sortEndpointInputs(sorted)
+	cla := loadAssignment(cluster, sorted)
 	if err := validateLoadAssignment(cla); err != nil {
 		return nil, err
 	}
@@ -316,38 +336,58 @@ func newEndpointPart(cluster string, eps []endpointInput) (*endpointPart, error)
 	if err != nil {
 		return nil, err
 	}
-	return &endpointPart{inputs: eps, cla: cla, sum: sum}, nil
+	return &endpointPart{inputs: eps, cla: cla, sum: sum, hex: sum.String()}, nil
 }
 
-// assemble puts the per-model resources together with the listeners and
-// the route configuration, checks references and computes versions.
-func (t *Translator) assemble(gc *groupCache, entries []*modelEntry) (*Resources, error) {
+// assemble puts the per-model resources together with the client's
+// listeners and the route configuration, checks references and computes
+// versions. Every part was validated when it was built, so the result is
+// marked validated.
+func (t *Translator) assemble(gc *groupCache, entries []*modelEntry, client Client) (*Resources, error) {
 	ls := t.listenerSet()
 	rt := gc.routeEntry(entries)
 	if err := errors.Join(ls.err, rt.err); err != nil {
 		return nil, err
 	}
 	r := &Resources{
-		Listeners: ls.listeners,
 		Routes:    []*routev3.RouteConfiguration{rt.config},
 		Clusters:  make([]*clusterv3.Cluster, len(entries)),
 		Endpoints: make([]*endpointv3.ClusterLoadAssignment, len(entries)),
+		Digests: Digests{
+			Routes:    []string{rt.hex},
+			Clusters:  make([]string, len(entries)),
+			Endpoints: make([]string, len(entries)),
+		},
+		validated: true,
 	}
-	clusters, endpoints := newVersionHash(), newVersionHash()
+	clusters, endpoints := newVersionHash(t.hashScratch[0]), newVersionHash(t.hashScratch[1])
+	defer func() { t.hashScratch = [2][]byte{clusters.buf, endpoints.buf} }()
 	for i, e := range entries {
 		r.Clusters[i], r.Endpoints[i] = e.policy.cluster, e.endpoints.cla
+		r.Digests.Clusters[i], r.Digests.Endpoints[i] = e.policy.clusterHex, e.endpoints.hex
 		clusters.add(e.policy.cluster.GetName(), e.policy.clusterSum)
 		endpoints.add(e.endpoints.cla.GetClusterName(), e.endpoints.sum)
 	}
 	if !rt.checked {
-		rt.refErr, rt.checked = checkReferences(r), true
+		// Checked with every listener, so the result holds for each view.
+		all := *r
+		all.Listeners = ls.listeners
+		rt.refErr, rt.checked = checkReferences(&all), true
 	}
 	if rt.refErr != nil {
 		return nil, rt.refErr
 	}
-	routes := newVersionHash()
+	listeners := newVersionHash(nil)
+	for i, l := range ls.listeners {
+		if client.carries(l.GetName()) {
+			r.Listeners = append(r.Listeners, l)
+			r.Digests.Listeners = append(r.Digests.Listeners, ls.sums[i].String())
+			listeners.add(l.GetName(), ls.sums[i])
+		}
+	}
+	routes := newVersionHash(nil)
 	routes.add(rt.config.GetName(), rt.sum)
-	r.Versions = Versions{Listeners: ls.version, Routes: routes.version(), Clusters: clusters.version()}
+	r.Versions = Versions{Listeners: listeners.version(), Routes: routes.version(), Clusters: clusters.version()}
 	endpoints.dependOn(r.Versions.Clusters)
 	r.Versions.Endpoints = endpoints.version()
 	return r, nil
@@ -359,16 +399,14 @@ func (t *Translator) listenerSet() *listenerSet {
 		return t.listeners
 	}
 	ls := &listenerSet{listeners: buildListeners(t.opts)}
-	version := newVersionHash()
 	var errs []error
 	for _, l := range ls.listeners {
 		errs = append(errs, validateResource("listener", l.GetName(), l))
 		sum, err := digestOf(l)
 		errs = append(errs, err)
-		version.add(l.GetName(), sum)
+		ls.sums = append(ls.sums, sum)
 	}
 	ls.err = errors.Join(errs...)
-	ls.version = version.version()
 	t.listeners = ls
 	return ls
 }
@@ -383,16 +421,19 @@ func (gc *groupCache) routeEntry(entries []*modelEntry) *routeEntry {
 	if gc.routes != nil && slices.Equal(gc.routes.parts, parts) {
 		return gc.routes
 	}
-	routes := make([]*routev3.Route, 0, 2*len(parts))
-	for _, p := range parts {
+	routes := make([]*routev3.Route, 0, 3*len(parts)+2)
+	models := make([]string, len(parts))
+	for i, p := range parts {
 		routes = append(routes, p.routes...)
+		models[i] = p.model
 	}
-	rc := routeConfiguration(routes)
+	rc := routeConfiguration(append(routes, openAIFallbackRoutes(models)...))
 	sum, err := digestOf(rc)
 	gc.routes = &routeEntry{
 		parts:  parts,
 		config: rc,
 		sum:    sum,
+		hex:    sum.String(),
 		err:    errors.Join(validateResource("route configuration", rc.GetName(), rc), err),
 	}
 	return gc.routes

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 	"google.golang.org/protobuf/testing/protocmp"
 
 	"github.com/inferxds/inferxds/drpolicy"
@@ -58,7 +59,7 @@ func TestTranslatorMatchesTranslate(t *testing.T) {
 }
 
 func diffResources(got, want *Resources) string {
-	return cmp.Diff(want, got, protocmp.Transform())
+	return cmp.Diff(want, got, protocmp.Transform(), cmpopts.IgnoreUnexported(Resources{}))
 }
 
 func TestEndpointHealthChangeKeepsOtherVersions(t *testing.T) {
@@ -173,4 +174,63 @@ func mustTranslate(t *testing.T, tr *Translator, f *topology.Fleet, p *drpolicy.
 		t.Fatal(err)
 	}
 	return r
+}
+
+// TestTranslatorFollowsNewFleetsAcrossZones hands one Translator a run of
+// new fleets (each a changed copy, as the controller does), alternating
+// zones so that a zone falls several changes behind, and checks every result
+// against an uncached Translate.
+func TestTranslatorFollowsNewFleetsAcrossZones(t *testing.T) {
+	fleet, pol := generatedInput(20, 6)
+	steps := []struct {
+		name   string
+		zone   string
+		change func(*topology.Fleet)
+	}{
+		{"first", "az-1", func(*topology.Fleet) {}},
+		{"other zone", "az-2", func(*topology.Fleet) {}},
+		{"drain", "az-1", func(f *topology.Fleet) { f.Instances[3].Health = topology.HealthDraining }},
+		{"weight", "az-1", func(f *topology.Fleet) { f.Instances[40].Weight = 3 }},
+		{"two changes behind", "az-2", func(f *topology.Fleet) { f.Instances[7].Port = 9000 }},
+		{"instance moves to another model", "az-1", func(f *topology.Fleet) { f.Instances[8].Model = "model-0005" }},
+		{"instance removed", "az-2", func(f *topology.Fleet) { f.Instances = f.Instances[1:] }},
+		{"zone roles flip", "az-1", func(f *topology.Fleet) {
+			f.Zones[1].Role, f.Zones[2].Role = topology.ZoneStandby, topology.ZoneActive
+		}},
+		{"zone roles back", "az-3", func(f *topology.Fleet) {
+			f.Zones[1].Role, f.Zones[2].Role = topology.ZoneActive, topology.ZoneStandby
+		}},
+		{"every instance of a model stops serving", "az-1", func(f *topology.Fleet) {
+			for i := range f.Instances {
+				if f.Instances[i].Model == "model-0002" {
+					f.Instances[i].Health = topology.HealthUnhealthy
+				}
+			}
+		}},
+	}
+	tr := NewTranslator()
+	for _, s := range steps {
+		next := *fleet
+		next.Zones = slices.Clone(fleet.Zones)
+		next.Instances = slices.Clone(fleet.Instances)
+		s.change(&next)
+		fleet = &next
+		if s.name == "zone roles flip" {
+			pol.AZFailover.ActiveZones, pol.AZFailover.StandbyZone = []string{"az-1", "az-3"}, "az-2"
+		}
+		if s.name == "zone roles back" {
+			pol.AZFailover.ActiveZones, pol.AZFailover.StandbyZone = []string{"az-1", "az-2"}, "az-3"
+		}
+		got, err := tr.Translate(fleet, pol, s.zone)
+		if err != nil {
+			t.Fatalf("%s: %v", s.name, err)
+		}
+		want, err := Translate(fleet, pol, s.zone)
+		if err != nil {
+			t.Fatalf("%s: %v", s.name, err)
+		}
+		if diff := diffResources(got, want); diff != "" {
+			t.Errorf("%s: cached translation differs from a fresh one (-fresh +cached):\n%s", s.name, diff)
+		}
+	}
 }

@@ -3,7 +3,6 @@ package snapshot
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"hash"
 
 	"google.golang.org/protobuf/proto"
 )
@@ -16,6 +15,9 @@ const versionHexLen = 16
 
 var deterministic = proto.MarshalOptions{Deterministic: true}
 
+// String is the digest as a resource's version in xDS caches.
+func (d digest) String() string { return hex.EncodeToString(d[:versionHexLen/2]) }
+
 func digestOf(m proto.Message) (digest, error) {
 	b, err := deterministic.Marshal(m)
 	if err != nil {
@@ -25,22 +27,26 @@ func digestOf(m proto.Message) (digest, error) {
 }
 
 // versionHash builds one type's version from its resources, added in name
-// order, and the versions of types it depends on.
-type versionHash struct{ h hash.Hash }
+// order, and the versions of types it depends on: the SHA-256 of name, 0,
+// digest for each resource, then version, 0 for each dependency.
+type versionHash struct{ buf []byte }
 
-func newVersionHash() versionHash { return versionHash{h: sha256.New()} }
+// newVersionHash hashes into buf's storage (nil is fine), which the caller
+// may reuse after version.
+func newVersionHash(buf []byte) *versionHash { return &versionHash{buf: buf[:0]} }
 
-func (v versionHash) add(name string, sum digest) {
-	v.h.Write([]byte(name))
-	v.h.Write([]byte{0})
-	v.h.Write(sum[:])
+func (v *versionHash) add(name string, sum digest) {
+	v.buf = append(v.buf, name...)
+	v.buf = append(v.buf, 0)
+	v.buf = append(v.buf, sum[:]...)
 }
 
-func (v versionHash) dependOn(version string) {
-	v.h.Write([]byte(version))
-	v.h.Write([]byte{0})
+func (v *versionHash) dependOn(version string) {
+	v.buf = append(v.buf, version...)
+	v.buf = append(v.buf, 0)
 }
 
-func (v versionHash) version() string {
-	return hex.EncodeToString(v.h.Sum(nil))[:versionHexLen]
+func (v *versionHash) version() string {
+	sum := sha256.Sum256(v.buf)
+	return hex.EncodeToString(sum[:versionHexLen/2])
 }

@@ -42,21 +42,21 @@ import (
 // is answered in full, as the SnapshotCache would.
 type changesCache struct {
 	snapshots cache.SnapshotCache
-	nodeGroup cache.NodeHash
+	nodeView  cache.NodeHash
 
 	mu      sync.Mutex
 	seq     uint64 // counts the servedTypes built
-	served  map[groupType]*servedType
-	watches map[groupType]map[uint64]*changesWatch
+	served  map[viewType]*servedType
+	watches map[viewType]map[uint64]*changesWatch
 	watchID uint64
 }
 
 // changesTypes are the types answered with changed resources only.
 var changesTypes = []string{resource.RouteType, resource.EndpointType}
 
-type groupType struct{ group, typeURL string }
+type viewType struct{ view, typeURL string }
 
-// servedType is one group's current resources of one type, marshaled once
+// servedType is one view's current resources of one type, marshaled once
 // for every stream.
 type servedType struct {
 	version string
@@ -66,7 +66,7 @@ type servedType struct {
 
 type servedResource struct {
 	any  *anypb.Any
-	hash string // of the marshaled resource
+	hash string // the resource's digest, else of its marshaled bytes
 	mark string // what a subscription records once this is sent
 }
 
@@ -76,35 +76,38 @@ type changesWatch struct {
 	out chan cache.Response
 }
 
-func newChangesCache(snapshots cache.SnapshotCache, nodeGroup cache.NodeHash) *changesCache {
+func newChangesCache(snapshots cache.SnapshotCache, nodeView cache.NodeHash) *changesCache {
 	return &changesCache{
 		snapshots: snapshots,
-		nodeGroup: nodeGroup,
-		served:    map[groupType]*servedType{},
-		watches:   map[groupType]map[uint64]*changesWatch{},
+		nodeView:  nodeView,
+		served:    map[viewType]*servedType{},
+		watches:   map[viewType]map[uint64]*changesWatch{},
 	}
 }
 
-// SetSnapshot makes s the group's snapshot and answers the open watches
-// whose clients lack a resource of a type whose version changed.
-func (c *changesCache) SetSnapshot(ctx context.Context, group string, s cache.ResourceSnapshot) error {
+// SetSnapshot makes s the view's snapshot and answers the open watches
+// whose clients lack a resource of a type whose version changed. A resource
+// whose digest (from the snapshot's version map) equals the one served
+// before is neither marshalled nor hashed again.
+func (c *changesCache) SetSnapshot(ctx context.Context, view string, s cache.ResourceSnapshot) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	changed := map[groupType]*servedType{}
+	changed := map[viewType]*servedType{}
 	for _, typeURL := range changesTypes {
-		key := groupType{group, typeURL}
+		key := viewType{view, typeURL}
 		version := s.GetVersion(typeURL)
-		if current := c.served[key]; current != nil && current.version == version {
+		current := c.served[key]
+		if current != nil && current.version == version {
 			continue
 		}
 		c.seq++
-		st, err := newServedType(typeURL, version, c.seq, s.GetResources(typeURL))
+		st, err := newServedType(typeURL, version, c.seq, resourcesOf(s, typeURL), s.GetVersionMap(typeURL), current)
 		if err != nil {
-			return fmt.Errorf("group %q: %w", group, err)
+			return fmt.Errorf("view %q: %w", view, err)
 		}
 		changed[key] = st
 	}
-	if err := c.snapshots.SetSnapshot(ctx, group, s); err != nil {
+	if err := c.snapshots.SetSnapshot(ctx, view, s); err != nil {
 		return err
 	}
 	for key, st := range changed {
@@ -114,25 +117,73 @@ func (c *changesCache) SetSnapshot(ctx context.Context, group string, s cache.Re
 	return nil
 }
 
-func newServedType(typeURL, version string, seq uint64, resources map[string]types.Resource) (*servedType, error) {
-	st := &servedType{version: version, names: slices.Sorted(maps.Keys(resources)), byName: make(map[string]servedResource, len(resources))}
+// resourcesOf reads a snapshot's resources of one type by name; a
+// cache.Snapshot's own index is used as it is rather than copied.
+func resourcesOf(s cache.ResourceSnapshot, typeURL string) map[string]types.ResourceWithTTL {
+	if snap, ok := s.(*cache.Snapshot); ok {
+		if typ := cache.GetResponseType(typeURL); typ != types.UnknownType {
+			return snap.Resources[typ].Items
+		}
+	}
+	return s.GetResourcesAndTTL(typeURL)
+}
+
+// newServedType marshals and hashes the resources that digests (when given)
+// do not show unchanged since prev.
+func newServedType(typeURL, version string, seq uint64, resources map[string]types.ResourceWithTTL, digests map[string]string, prev *servedType) (*servedType, error) {
+	st := &servedType{version: version, names: prev.sameNames(resources), byName: make(map[string]servedResource, len(resources))}
+	if st.names == nil {
+		st.names = slices.Sorted(maps.Keys(resources))
+	}
 	for _, name := range st.names {
-		b, err := cache.MarshalResource(resources[name])
+		r, err := servedResourceOf(typeURL, name, resources[name].Resource, digests[name], prev)
 		if err != nil {
-			return nil, fmt.Errorf("marshal %s %q: %w", typeName(typeURL), name, err)
+			return nil, err
 		}
-		sum := sha256.Sum256(b)
-		hash := hex.EncodeToString(sum[:8])
-		st.byName[name] = servedResource{
-			any:  &anypb.Any{TypeUrl: typeURL, Value: b},
-			hash: hash,
-			mark: newMark(hash, seq, version),
-		}
+		r.mark = newMark(r.hash, seq, version)
+		st.byName[name] = r
 	}
 	return st, nil
 }
 
-func (c *changesCache) notify(key groupType, st *servedType) {
+func servedResourceOf(typeURL, name string, res types.Resource, digest string, prev *servedType) (servedResource, error) {
+	if before, ok := prev.resource(name); ok && digest != "" && before.hash == digest {
+		return before, nil
+	}
+	b, err := cache.MarshalResource(res)
+	if err != nil {
+		return servedResource{}, fmt.Errorf("marshal %s %q: %w", typeName(typeURL), name, err)
+	}
+	if digest == "" {
+		sum := sha256.Sum256(b)
+		digest = hex.EncodeToString(sum[:8])
+	}
+	return servedResource{any: &anypb.Any{TypeUrl: typeURL, Value: b}, hash: digest}, nil
+}
+
+// sameNames is st's sorted names when resources has exactly those, else
+// nil.
+func (st *servedType) sameNames(resources map[string]types.ResourceWithTTL) []string {
+	if st == nil || len(st.names) != len(resources) {
+		return nil
+	}
+	for _, name := range st.names {
+		if _, ok := resources[name]; !ok {
+			return nil
+		}
+	}
+	return st.names
+}
+
+func (st *servedType) resource(name string) (servedResource, bool) {
+	if st == nil {
+		return servedResource{}, false
+	}
+	r, ok := st.byName[name]
+	return r, ok
+}
+
+func (c *changesCache) notify(key viewType, st *servedType) {
 	for id, w := range c.watches[key] {
 		if resp := w.response(st); resp != nil {
 			w.out <- resp
@@ -142,13 +193,13 @@ func (c *changesCache) notify(key groupType, st *servedType) {
 }
 
 // CreateWatch answers RDS and EDS requests at once when the client lacks a
-// resource it asks for, else when the group's next snapshot gives it one;
+// resource it asks for, else when the view's next snapshot gives it one;
 // other types go to the SnapshotCache.
 func (c *changesCache) CreateWatch(req *cache.Request, sub cache.Subscription, out chan cache.Response) (func(), error) {
 	if !slices.Contains(changesTypes, req.GetTypeUrl()) {
 		return c.snapshots.CreateWatch(req, sub, out)
 	}
-	key := groupType{c.nodeGroup.ID(req.GetNode()), req.GetTypeUrl()}
+	key := viewType{c.nodeView.ID(req.GetNode()), req.GetTypeUrl()}
 	w := &changesWatch{req: req, sub: sub, out: out}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -169,6 +220,16 @@ func (c *changesCache) CreateWatch(req *cache.Request, sub cache.Subscription, o
 		defer c.mu.Unlock()
 		delete(c.watches[key], id)
 	}, nil
+}
+
+// ClearSnapshot forgets a view's snapshot and what was served from it.
+func (c *changesCache) ClearSnapshot(view string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.snapshots.ClearSnapshot(view)
+	for _, typeURL := range changesTypes {
+		delete(c.served, viewType{view, typeURL})
+	}
 }
 
 func (c *changesCache) CreateDeltaWatch(req *cache.DeltaRequest, sub cache.Subscription, out chan cache.DeltaResponse) (func(), error) {

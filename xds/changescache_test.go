@@ -31,7 +31,7 @@ func subscribeEndpoints(t *testing.T, client *sotwStream, names ...string) *disc
 func move(t *testing.T, srv *Server, fleet *topology.Fleet, instance int, address string) {
 	t.Helper()
 	fleet.Instances[instance].Address = address
-	setGroups(t, srv, fleet, "az-1")
+	setViews(t, srv, fleet, "az-1")
 }
 
 // wantEndpoints fails unless got holds exactly the named load assignments,
@@ -71,7 +71,7 @@ func clusterNames(t *testing.T, resp *discoveryv3.DiscoveryResponse) []string {
 func TestSotWSendsOnlyChangedLoadAssignmentsAndCompleteClusters(t *testing.T) {
 	srv, addr := startServer(t, ServerConfig{})
 	fleet := testFleet()
-	setGroups(t, srv, fleet, "az-1")
+	setViews(t, srv, fleet, "az-1")
 	client := openSotW(t, addr)
 	first := subscribeEndpoints(t, client, "m1", "m2")
 	wantEndpoints(t, endpointsIn(t, first), fleet, "m1", "m2")
@@ -82,7 +82,7 @@ func TestSotWSendsOnlyChangedLoadAssignmentsAndCompleteClusters(t *testing.T) {
 	move(t, srv, fleet, m2Local, "10.0.1.8")
 	update := next(t, client.recv)
 	wantEndpoints(t, endpointsIn(t, update), fleet, "m2")
-	if v, _ := srv.Versions("az-1"); update.VersionInfo != v.Endpoints {
+	if v, _ := srv.Versions(grpcView("az-1")); update.VersionInfo != v.Endpoints {
 		t.Errorf("update has version %q, want the group's %q", update.VersionInfo, v.Endpoints)
 	}
 	client.ack(t, update)
@@ -90,7 +90,7 @@ func TestSotWSendsOnlyChangedLoadAssignmentsAndCompleteClusters(t *testing.T) {
 	// A new model: clusters stay complete; m1 and m2 did not change, so no
 	// endpoints are sent until m3 is asked for, and then m3 alone.
 	fleet.Instances = append(fleet.Instances, servingInstance("m3-a", "m3", "az-1", "10.0.1.3"))
-	setGroups(t, srv, fleet, "az-1")
+	setViews(t, srv, fleet, "az-1")
 	clusters := next(t, client.recv)
 	if clusters.TypeUrl != resource.ClusterType || !slices.Equal(clusterNames(t, clusters), []string{"m1", "m2", "m3"}) {
 		t.Fatalf("after adding m3 got %s %v, want every cluster: m1 m2 m3", typeName(clusters.TypeUrl), clusterNames(t, clusters))
@@ -108,7 +108,7 @@ func TestSotWSendsOnlyChangedLoadAssignmentsAndCompleteClusters(t *testing.T) {
 // group's current endpoints version; it returns what the client holds.
 func syncEndpoints(t *testing.T, srv *Server, client *sotwStream, held map[string]*endpointv3.ClusterLoadAssignment, resp *discoveryv3.DiscoveryResponse) map[string]*endpointv3.ClusterLoadAssignment {
 	t.Helper()
-	want, _ := srv.Versions("az-1")
+	want, _ := srv.Versions(grpcView("az-1"))
 	for {
 		for name, cla := range endpointsIn(t, resp) {
 			held[name] = cla
@@ -124,7 +124,7 @@ func syncEndpoints(t *testing.T, srv *Server, client *sotwStream, held map[strin
 func TestSotWClientBehindSeveralVersionsGetsEveryChange(t *testing.T) {
 	srv, addr := startServer(t, ServerConfig{})
 	fleet := testFleet()
-	setGroups(t, srv, fleet, "az-1")
+	setViews(t, srv, fleet, "az-1")
 
 	t.Run("pushed each version", func(t *testing.T) {
 		client := openSotW(t, addr)
@@ -149,9 +149,9 @@ func TestSotWClientBehindSeveralVersionsGetsEveryChange(t *testing.T) {
 func TestSotWNewStreamGetsEveryLoadAssignment(t *testing.T) {
 	srv, addr := startServer(t, ServerConfig{})
 	fleet := testFleet()
-	setGroups(t, srv, fleet, "az-1")
+	setViews(t, srv, fleet, "az-1")
 	move(t, srv, fleet, m1Local, "10.0.1.11")
-	current, _ := srv.Versions("az-1")
+	current, _ := srv.Versions(grpcView("az-1"))
 
 	fresh := openSotW(t, addr)
 	wantEndpoints(t, endpointsIn(t, subscribeEndpoints(t, fresh, "m1", "m2")), fleet, "m1", "m2")
@@ -169,7 +169,7 @@ func TestSotWNewStreamGetsEveryLoadAssignment(t *testing.T) {
 func TestSotWNackedLoadAssignmentsAreFollowedByAFullResponse(t *testing.T) {
 	srv, addr := startServer(t, ServerConfig{})
 	fleet := testFleet()
-	setGroups(t, srv, fleet, "az-1")
+	setViews(t, srv, fleet, "az-1")
 	client := openSotW(t, addr)
 	first := subscribeEndpoints(t, client, "m1", "m2")
 	client.ack(t, first)
@@ -197,7 +197,7 @@ func TestSotWNackedLoadAssignmentsAreFollowedByAFullResponse(t *testing.T) {
 func TestSotWRequestAtAnOlderVersionGetsEveryLoadAssignment(t *testing.T) {
 	srv, addr := startServer(t, ServerConfig{})
 	fleet := testFleet()
-	setGroups(t, srv, fleet, "az-1")
+	setViews(t, srv, fleet, "az-1")
 	client := openSotW(t, addr)
 	first := subscribeEndpoints(t, client, "m1", "m2")
 	client.ack(t, first)

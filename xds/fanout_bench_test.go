@@ -38,7 +38,7 @@ func benchFanout(b *testing.B, mode string, clients int) {
 	changed.Instances[0].Weight = 2
 	variants := [2]*snapshot.Resources{mustTranslate(b, largeFleet(500, 20), "az-1"), mustTranslate(b, changed, "az-1")}
 	srv, addr := startServer(b, ServerConfig{MaxConcurrentStreams: 1 << 20})
-	if _, err := srv.SetGroup("az-1", variants[0]); err != nil {
+	if _, err := srv.SetView(grpcView("az-1"), variants[0]); err != nil {
 		b.Fatal(err)
 	}
 	client := dial(b, addr)
@@ -63,7 +63,7 @@ func benchFanout(b *testing.B, mode string, clients int) {
 	b.ResetTimer()
 	for i := range b.N {
 		start := time.Now()
-		if _, err := srv.SetGroup("az-1", variants[(i+1)%2]); err != nil {
+		if _, err := srv.SetView(grpcView("az-1"), variants[(i+1)%2]); err != nil {
 			b.Fatal(err)
 		}
 		for _, s := range collect(samples, clients) {

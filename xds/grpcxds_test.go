@@ -80,10 +80,16 @@ func TestGRPCXDSClientReachesModelThroughAPIListener(t *testing.T) {
 	fleet.ApplyDefaults()
 	policy := &drpolicy.Policy{Models: []drpolicy.Model{{Name: "llama"}, {Name: "mistral"}}}
 	policy.ApplyDefaults()
-	c := NewController(srv, ControllerConfig{Translate: snapshot.NewTranslator().Translate, Holdoff: 10 * time.Millisecond})
-	runController(t, c)
-	c.UpdatePolicy(policy)
-	c.UpdateFleet(fleet)
+	r, err := snapshot.NewTranslator().TranslateView(fleet, policy, grpcView("az-1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Listeners) != 1 || r.Listeners[0].GetName() != snapshot.APIListenerName {
+		t.Fatalf("the gRPC view carries listeners %v, want only the API listener", r.Listeners)
+	}
+	if _, err := srv.SetView(grpcView("az-1"), r); err != nil {
+		t.Fatal(err)
+	}
 
 	conn := dialXDS(t, addr)
 
@@ -96,8 +102,8 @@ func TestGRPCXDSClientReachesModelThroughAPIListener(t *testing.T) {
 	if resp.Status != healthpb.HealthCheckResponse_SERVING {
 		t.Errorf("model server answered %v, want SERVING", resp.Status)
 	}
-	if nodes := srv.Status(); len(nodes) != 1 || nodes[0].ID != "grpc-client-1" || nodes[0].Group != "az-1" {
-		t.Errorf("server status = %+v, want grpc-client-1 in az-1", nodes)
+	if nodes := srv.Status(); len(nodes) != 1 || nodes[0].ID != "grpc-client-1" || nodes[0].View != "az-1/grpc" {
+		t.Errorf("server status = %+v, want grpc-client-1 in view az-1/grpc (by its user agent)", nodes)
 	}
 }
 
@@ -121,7 +127,7 @@ func TestGRPCXDSClientFollowsEndpointChangesOfEveryModel(t *testing.T) {
 		for _, name := range instances {
 			fleet.Instances = append(fleet.Instances, servers[name])
 		}
-		setGroups(t, srv, fleet, "az-1")
+		setViews(t, srv, fleet, "az-1")
 	}
 	health := healthpb.NewHealthClient(dialXDS(t, addr))
 

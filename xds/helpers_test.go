@@ -1,12 +1,14 @@
 package xds
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"maps"
 	"net"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -258,11 +260,49 @@ func zoneNode(id, zone string) *corev3.Node {
 // metadataZoneNode names its zone only in metadata, as some Envoy
 // bootstraps do.
 func metadataZoneNode(id, zone string) *corev3.Node {
-	md, err := structpb.NewStruct(map[string]any{zoneMetadataKey: zone})
+	return metadataNode(id, map[string]any{zoneMetadataKey: zone})
+}
+
+func metadataNode(id string, metadata map[string]any) *corev3.Node {
+	md, err := structpb.NewStruct(metadata)
 	if err != nil {
 		panic(err)
 	}
 	return &corev3.Node{Id: id, Metadata: md}
+}
+
+// generatedPolicyInput is a small fleet and policy the real translator
+// accepts: models llama and mistral served in az-1.
+func generatedPolicyInput() (*topology.Fleet, *drpolicy.Policy) {
+	fleet := &topology.Fleet{
+		Zones: []topology.Zone{{Name: "az-1", Role: topology.ZoneActive}},
+		Instances: []topology.Instance{
+			servingInstance("llama-a", "llama", "az-1", "10.0.1.1"),
+			servingInstance("mistral-a", "mistral", "az-1", "10.0.1.2"),
+		},
+	}
+	fleet.ApplyDefaults()
+	policy := &drpolicy.Policy{Models: []drpolicy.Model{{Name: "llama"}, {Name: "mistral"}}}
+	policy.ApplyDefaults()
+	return fleet, policy
+}
+
+// syncBuffer is a log destination safe for the server's goroutines.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 // quiet is how long a test waits to show that no response arrives.

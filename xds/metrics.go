@@ -12,14 +12,15 @@ import (
 // Stages at which a snapshot can be rejected (label of
 // inferxds_snapshot_rejected_total).
 const (
-	stageTranslate = "translate"
-	stageValidate  = "validate"
+	StageTranslate = "translate"
+	StageValidate  = "validate"
 )
 
 type metrics struct {
 	acks             *prometheus.CounterVec
 	nacks            *prometheus.CounterVec
 	connected        prometheus.Gauge
+	unknownZones     prometheus.Counter
 	pushes           *prometheus.CounterVec
 	snapshotRejected *prometheus.CounterVec
 	versionInfo      *prometheus.GaugeVec
@@ -36,29 +37,38 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		connected: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "inferxds_xds_connected_proxies", Help: "Distinct nodes with an open xDS stream.",
 		}),
+		unknownZones: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "inferxds_xds_unknown_zone_nodes_total", Help: "Nodes that named a zone the fleet does not have and got the view without a zone.",
+		}),
 		pushes: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "inferxds_xds_pushes_total", Help: "Snapshots handed to the cache, per node group.",
-		}, []string{"group"}),
+			Name: "inferxds_xds_pushes_total", Help: "Snapshots handed to the cache, per view.",
+		}, []string{"view"}),
 		snapshotRejected: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "inferxds_snapshot_rejected_total", Help: "Snapshots never pushed because translation or validation failed.",
 		}, []string{"stage"}),
 		versionInfo: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "inferxds_snapshot_version_info", Help: "Always 1; labels carry the version each group's cache holds per type.",
-		}, []string{"group", "type", "version"}),
+			Name: "inferxds_snapshot_version_info", Help: "Always 1; labels carry the version each view's cache holds per type.",
+		}, []string{"view", "type", "version"}),
 	}
-	reg.MustRegister(m.acks, m.nacks, m.connected, m.pushes, m.snapshotRejected, m.versionInfo)
+	reg.MustRegister(m.acks, m.nacks, m.connected, m.unknownZones, m.pushes, m.snapshotRejected, m.versionInfo)
 	return m
 }
 
-func (m *metrics) recordPush(group string, v snapshot.Versions) {
-	m.pushes.WithLabelValues(group).Inc()
+func (m *metrics) recordPush(view string, v snapshot.Versions) {
+	m.pushes.WithLabelValues(view).Inc()
 	for typ, version := range map[string]string{
 		resource.ListenerType: v.Listeners, resource.RouteType: v.Routes,
 		resource.ClusterType: v.Clusters, resource.EndpointType: v.Endpoints,
 	} {
-		m.versionInfo.DeletePartialMatch(prometheus.Labels{"group": group, "type": typeName(typ)})
-		m.versionInfo.WithLabelValues(group, typeName(typ), version).Set(1)
+		m.versionInfo.DeletePartialMatch(prometheus.Labels{"view": view, "type": typeName(typ)})
+		m.versionInfo.WithLabelValues(view, typeName(typ), version).Set(1)
 	}
+}
+
+// forget drops a dropped view's series.
+func (m *metrics) forget(view string) {
+	m.pushes.DeleteLabelValues(view)
+	m.versionInfo.DeletePartialMatch(prometheus.Labels{"view": view})
 }
 
 // typeName is the short name of an xDS type URL, e.g. "Cluster" for

@@ -2,11 +2,12 @@
 // go-control-plane snapshot cache and the gRPC server that streams it (ADS
 // state-of-the-world and Delta, plus the per-type discovery services), the
 // state-of-the-world RDS and EDS answers that carry only changed resources,
-// node grouping by zone, ACK/NACK tracking, and the Controller, the one place
-// that debounces input changes and turns them into per-group snapshots.
+// the mapping of nodes to views (zone and client kind), and ACK/NACK
+// tracking.
 //
-// It never builds xDS resources itself: snapshot.Translate does, and nothing
-// reaches the cache without passing validation.
+// It never builds xDS resources and never decides when to: a controller
+// hands it each view's snapshot.Resources, and nothing reaches the cache
+// without passing validation.
 package xds
 
 import (
@@ -19,8 +20,10 @@ import (
 	"net"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	clusterservice "github.com/envoyproxy/go-control-plane/envoy/service/cluster/v3"
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	endpointservice "github.com/envoyproxy/go-control-plane/envoy/service/endpoint/v3"
@@ -45,7 +48,7 @@ type ServerConfig struct {
 	// Registry is where the xDS metrics are registered. Defaults to a new
 	// registry, available from Server.Registry.
 	Registry *prometheus.Registry
-	// Validate checks a group's resources before they may reach the cache.
+	// Validate checks a view's resources before they may reach the cache.
 	// Defaults to snapshot.Validate. (go-control-plane's
 	// Snapshot.Consistent is not enough: it does not follow API listeners.)
 	Validate func(*snapshot.Resources) error
@@ -83,7 +86,7 @@ func (c ServerConfig) withDefaults() ServerConfig {
 	return c
 }
 
-// Server serves one snapshot per node group over xDS.
+// Server serves one snapshot per view over xDS.
 type Server struct {
 	cfg     ServerConfig
 	cache   *changesCache
@@ -91,9 +94,11 @@ type Server struct {
 	tracker *tracker
 	metrics *metrics
 	cancel  context.CancelFunc
+	zones   atomic.Pointer[map[string]bool] // nil: every zone is known
 
 	mu       sync.Mutex
-	versions map[string]snapshot.Versions // group → versions in the cache
+	versions map[snapshot.View]snapshot.Versions // in the cache
+	cached   map[snapshot.View]*cachedSnapshot
 }
 
 // NewServer builds the cache and a gRPC server with ADS (state-of-the-world
@@ -104,15 +109,16 @@ func NewServer(cfg ServerConfig) *Server {
 	logger := cacheLogger{cfg.Logger}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{
-		cfg: cfg,
-		// ads=false: with ads=true, gRPC clients that request resources by
-		// name can wait forever for a complete set.
-		cache:    newChangesCache(cache.NewSnapshotCache(false, groupHash{}, logger), groupHash{}),
-		tracker:  newTracker(cfg.Logger, m),
+		cfg:      cfg,
 		metrics:  m,
 		cancel:   cancel,
-		versions: map[string]snapshot.Versions{},
+		versions: map[snapshot.View]snapshot.Versions{},
+		cached:   map[snapshot.View]*cachedSnapshot{},
 	}
+	// ads=false: with ads=true, gRPC clients that request resources by
+	// name can wait forever for a complete set.
+	s.cache = newChangesCache(cache.NewSnapshotCache(false, viewHash{s}, logger), viewHash{s})
+	s.tracker = newTracker(cfg.Logger, m, func(node *corev3.Node) (snapshot.View, bool) { return viewOf(node, s.knownZones()) })
 	xdsServer := serverv3.NewServer(ctx, s.cache, s.tracker, sotwv3.WithLogger(logger), deltav3.WithLogger(logger))
 	s.grpc = grpc.NewServer(s.grpcOptions()...)
 	register(s.grpc, xdsServer)
@@ -138,9 +144,27 @@ func register(g *grpc.Server, x serverv3.Server) {
 	endpointservice.RegisterEndpointDiscoveryServiceServer(g, x)
 }
 
-// Registry holds the server's metrics (and the Controller's, when it is
-// built on this server).
+// Registry holds the server's metrics (and those of the controller that
+// feeds it).
 func (s *Server) Registry() *prometheus.Registry { return s.cfg.Registry }
+
+// SetZones names the zones that are views of their own; a node naming
+// another zone receives the view without a zone. Until it is called every
+// zone is accepted.
+func (s *Server) SetZones(zones []string) {
+	known := make(map[string]bool, len(zones))
+	for _, z := range zones {
+		known[z] = true
+	}
+	s.zones.Store(&known)
+}
+
+func (s *Server) knownZones() map[string]bool {
+	if known := s.zones.Load(); known != nil {
+		return *known
+	}
+	return nil
+}
 
 // Serve accepts connections on lis until Stop; it returns nil after Stop.
 func (s *Server) Serve(lis net.Listener) error {
@@ -170,27 +194,49 @@ func (s *Server) Stop(ctx context.Context) {
 	}
 }
 
-// SetGroup validates r and makes it the snapshot every node of group
+// SetView validates r and makes it the snapshot every node of view
 // receives. It reports changed=false, and pushes nothing, when all four
-// versions equal the group's current ones. An invalid r is rejected (counted,
-// not logged: the caller logs the error) and the group keeps its previous
+// versions equal the view's current ones. An invalid r is rejected (counted,
+// not logged: the caller logs the error) and the view keeps its previous
 // snapshot.
-func (s *Server) SetGroup(group string, r *snapshot.Resources) (changed bool, err error) {
+func (s *Server) SetView(view snapshot.View, r *snapshot.Resources) (changed bool, err error) {
 	if err := s.validate(r); err != nil {
-		s.metrics.snapshotRejected.WithLabelValues(stageValidate).Inc()
-		return false, fmt.Errorf("group %q: invalid snapshot: %w", group, err)
+		s.RecordRejected(StageValidate)
+		return false, fmt.Errorf("view %s: invalid snapshot: %w", view, err)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if current, ok := s.versions[group]; ok && current == r.Versions {
+	if current, ok := s.versions[view]; ok && current == r.Versions {
 		return false, nil
 	}
-	if err := s.cache.SetSnapshot(context.Background(), group, newCacheSnapshot(r)); err != nil {
-		return false, fmt.Errorf("group %q: set snapshot: %w", group, err)
+	snap := newCacheSnapshot(r, s.cached[view])
+	if err := s.cache.SetSnapshot(context.Background(), view.String(), snap.snapshot); err != nil {
+		return false, fmt.Errorf("view %s: set snapshot: %w", view, err)
 	}
-	s.versions[group] = r.Versions
-	s.metrics.recordPush(group, r.Versions)
+	s.versions[view] = r.Versions
+	s.cached[view] = snap
+	s.metrics.recordPush(view.String(), r.Versions)
 	return true, nil
+}
+
+// DropView forgets the snapshot of a view no node is connected to, and
+// reports whether it did; a node of the view that connects later waits for
+// a new one.
+func (s *Server) DropView(view snapshot.View) bool {
+	return s.tracker.whileIdle(view, func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.cache.ClearSnapshot(view.String())
+		delete(s.versions, view)
+		delete(s.cached, view)
+		s.metrics.forget(view.String())
+	})
+}
+
+// RecordRejected counts a snapshot that never reached the cache, by the
+// stage that refused it (StageTranslate, StageValidate).
+func (s *Server) RecordRejected(stage string) {
+	s.metrics.snapshotRejected.WithLabelValues(stage).Inc()
 }
 
 func (s *Server) validate(r *snapshot.Resources) error {
@@ -200,30 +246,29 @@ func (s *Server) validate(r *snapshot.Resources) error {
 	return s.cfg.Validate(r)
 }
 
-// Versions returns the versions the cache holds for group.
-func (s *Server) Versions(group string) (snapshot.Versions, bool) {
+// Versions returns the versions the cache holds for view.
+func (s *Server) Versions(view snapshot.View) (snapshot.Versions, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	v, ok := s.versions[group]
+	v, ok := s.versions[view]
 	return v, ok
 }
 
-// ServedVersions returns the versions each group's snapshot holds now,
-// for every group that has one.
-func (s *Server) ServedVersions() map[string]snapshot.Versions {
+// ServedVersions returns the versions each view's snapshot holds now,
+// for every view that has one.
+func (s *Server) ServedVersions() map[snapshot.View]snapshot.Versions {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return maps.Clone(s.versions)
 }
 
-// Groups returns, sorted, every group a node has connected from since the
-// server started, whether or not it is still connected.
-func (s *Server) Groups() []string { return s.tracker.groups() }
+// ConnectedViews returns, sorted, every view with a node connected now.
+func (s *Server) ConnectedViews() []snapshot.View { return s.tracker.views() }
 
-// NewGroups receives a value after a node of a group not seen before sends
-// its first request; read Groups for the set. It has one slot: signals that
-// arrive while one is pending merge into it.
-func (s *Server) NewGroups() <-chan struct{} { return s.tracker.newGroup }
+// ViewsChanged receives a value after a view gains its first connected
+// node or loses its last; read ConnectedViews for the set. It has one
+// slot: signals that arrive while one is pending merge into it.
+func (s *Server) ViewsChanged() <-chan struct{} { return s.tracker.viewsChanged }
 
 // Status describes every connected node, sorted by node id.
 func (s *Server) Status() []NodeStatus {

@@ -2,12 +2,16 @@ package xds
 
 import (
 	"context"
+	"fmt"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
 
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"google.golang.org/genproto/googleapis/rpc/status"
@@ -79,18 +83,24 @@ func localZone(cla *endpointv3.ClusterLoadAssignment) string {
 	return ""
 }
 
-func setGroups(t testing.TB, srv *Server, fleet *topology.Fleet, groups ...string) {
+// setViews sets the gRPC view of each zone, the view of the test
+// clients, which send no user agent.
+func setViews(t testing.TB, srv *Server, fleet *topology.Fleet, zones ...string) {
 	t.Helper()
-	for _, g := range groups {
-		if _, err := srv.SetGroup(g, mustTranslate(t, fleet, g)); err != nil {
+	for _, z := range zones {
+		if _, err := srv.SetView(grpcView(z), mustTranslate(t, fleet, z)); err != nil {
 			t.Fatal(err)
 		}
 	}
 }
 
+func grpcView(zone string) snapshot.View {
+	return snapshot.View{Zone: zone, Client: snapshot.ClientGRPC}
+}
+
 func TestSotWClientReceivesItsZoneSnapshot(t *testing.T) {
 	srv, addr := startServer(t, ServerConfig{})
-	setGroups(t, srv, testFleet(), "az-1", "az-2")
+	setViews(t, srv, testFleet(), "az-1", "az-2")
 
 	byLocality := openSotW(t, addr)
 	byLocality.send(t, &discoveryv3.DiscoveryRequest{Node: zoneNode("proxy-1", "az-1"), TypeUrl: resource.EndpointType, ResourceNames: []string{"m1"}})
@@ -103,15 +113,15 @@ func TestSotWClientReceivesItsZoneSnapshot(t *testing.T) {
 	if got := localZone(endpointsIn(t, next(t, byMetadata.recv))["m1"]); got != "az-2" {
 		t.Errorf("az-2 (metadata) client: priority 0 locality is %q, want az-2", got)
 	}
-	if got := srv.Groups(); strings.Join(got, ",") != "az-1,az-2" {
-		t.Errorf("Groups() = %q, want [az-1 az-2]", got)
+	if got := fmt.Sprint(srv.ConnectedViews()); got != "[az-1/grpc az-2/grpc]" {
+		t.Errorf("ConnectedViews() = %s, want [az-1/grpc az-2/grpc]", got)
 	}
 }
 
 func TestSotWNackIsCountedReportedAndNotResent(t *testing.T) {
 	srv, addr := startServer(t, ServerConfig{})
 	fleet := testFleet()
-	setGroups(t, srv, fleet, "az-1")
+	setViews(t, srv, fleet, "az-1")
 	client := openSotW(t, addr)
 	client.send(t, &discoveryv3.DiscoveryRequest{Node: zoneNode("proxy-1", "az-1"), TypeUrl: resource.ClusterType})
 	rejected := next(t, client.recv)
@@ -123,7 +133,7 @@ func TestSotWNackIsCountedReportedAndNotResent(t *testing.T) {
 	expectNone(t, client.recv) // the rejected response is not sent again
 
 	fleet.Instances = append(fleet.Instances, servingInstance("m3-a", "m3", "az-1", "10.0.1.3"))
-	setGroups(t, srv, fleet, "az-1")
+	setViews(t, srv, fleet, "az-1")
 	fixed := next(t, client.recv) // new content is still pushed after a NACK
 	if fixed.VersionInfo == rejected.VersionInfo {
 		t.Fatalf("after the change got version %q again", fixed.VersionInfo)
@@ -145,25 +155,25 @@ func TestSotWNackIsCountedReportedAndNotResent(t *testing.T) {
 
 func TestUnchangedVersionsPushNothing(t *testing.T) {
 	srv, addr := startServer(t, ServerConfig{})
-	setGroups(t, srv, testFleet(), "az-1")
+	setViews(t, srv, testFleet(), "az-1")
 	client := openSotW(t, addr)
 	client.send(t, &discoveryv3.DiscoveryRequest{Node: zoneNode("proxy-1", "az-1"), TypeUrl: resource.EndpointType})
 	client.ack(t, next(t, client.recv))
 
-	changed, err := srv.SetGroup("az-1", mustTranslate(t, testFleet(), "az-1"))
+	changed, err := srv.SetView(grpcView("az-1"), mustTranslate(t, testFleet(), "az-1"))
 	if err != nil || changed {
-		t.Fatalf("SetGroup(equal resources) = %v, %v; want false, nil", changed, err)
+		t.Fatalf("SetView(equal resources) = %v, %v; want false, nil", changed, err)
 	}
 	expectNone(t, client.recv)
-	if got := testutil.ToFloat64(srv.metrics.pushes.WithLabelValues("az-1")); got != 1 {
-		t.Errorf("pushes_total{group=az-1} = %v, want 1", got)
+	if got := testutil.ToFloat64(srv.metrics.pushes.WithLabelValues("az-1/grpc")); got != 1 {
+		t.Errorf("pushes_total{view=az-1/grpc} = %v, want 1", got)
 	}
 }
 
 func TestInvalidSnapshotKeepsThePreviousOne(t *testing.T) {
 	srv, addr := startServer(t, ServerConfig{}) // validates with snapshot.Validate
-	setGroups(t, srv, testFleet(), "az-1")
-	before, _ := srv.Versions("az-1")
+	setViews(t, srv, testFleet(), "az-1")
+	before, _ := srv.Versions(grpcView("az-1"))
 	client := openSotW(t, addr)
 	client.send(t, &discoveryv3.DiscoveryRequest{Node: zoneNode("proxy-1", "az-1"), TypeUrl: resource.EndpointType})
 	client.ack(t, next(t, client.recv))
@@ -176,15 +186,15 @@ func TestInvalidSnapshotKeepsThePreviousOne(t *testing.T) {
 	priorityGap.Versions.Endpoints += "-gap"
 
 	for name, r := range map[string]*snapshot.Resources{"dangling endpoints": dangling, "priority gap": priorityGap} {
-		if changed, err := srv.SetGroup("az-1", r); err == nil || changed {
-			t.Errorf("%s: SetGroup = %v, %v; want an error", name, changed, err)
+		if changed, err := srv.SetView(grpcView("az-1"), r); err == nil || changed {
+			t.Errorf("%s: SetView = %v, %v; want an error", name, changed, err)
 		}
 	}
-	if after, _ := srv.Versions("az-1"); after != before {
+	if after, _ := srv.Versions(grpcView("az-1")); after != before {
 		t.Errorf("versions changed to %+v after rejected snapshots", after)
 	}
 	expectNone(t, client.recv)
-	if got := testutil.ToFloat64(srv.metrics.snapshotRejected.WithLabelValues(stageValidate)); got != 2 {
+	if got := testutil.ToFloat64(srv.metrics.snapshotRejected.WithLabelValues(StageValidate)); got != 2 {
 		t.Errorf("snapshot_rejected_total{stage=validate} = %v, want 2", got)
 	}
 }
@@ -192,7 +202,7 @@ func TestInvalidSnapshotKeepsThePreviousOne(t *testing.T) {
 func TestDeltaSendsOnlyTheChangedLoadAssignment(t *testing.T) {
 	srv, addr := startServer(t, ServerConfig{})
 	fleet := testFleet()
-	setGroups(t, srv, fleet, "az-1")
+	setViews(t, srv, fleet, "az-1")
 	stream, err := dial(t, addr).DeltaAggregatedResources(t.Context())
 	if err != nil {
 		t.Fatal(err)
@@ -211,7 +221,7 @@ func TestDeltaSendsOnlyTheChangedLoadAssignment(t *testing.T) {
 	sendDelta(&discoveryv3.DeltaDiscoveryRequest{TypeUrl: resource.EndpointType, ResponseNonce: first.Nonce})
 
 	fleet.Instances[2].Health = topology.HealthDraining // m2's only endpoint
-	setGroups(t, srv, fleet, "az-1")
+	setViews(t, srv, fleet, "az-1")
 	update := next(t, recv)
 	if len(update.Resources) != 1 || update.Resources[0].Name != "m2" {
 		t.Fatalf("delta update carries %v, want only m2", names(update.Resources))
@@ -247,7 +257,7 @@ func TestStopEndsOpenStreams(t *testing.T) {
 	lis := listen(t)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(lis) }()
-	setGroups(t, srv, testFleet(), "az-1")
+	setViews(t, srv, testFleet(), "az-1")
 	client := openSotW(t, lis.Addr().String())
 	client.send(t, &discoveryv3.DiscoveryRequest{Node: zoneNode("proxy-1", "az-1"), TypeUrl: resource.ClusterType})
 	next(t, client.recv)
@@ -264,4 +274,125 @@ func TestStopEndsOpenStreams(t *testing.T) {
 	if got := testutil.ToFloat64(srv.metrics.connected); got != 0 {
 		t.Errorf("connected_proxies after Stop = %v, want 0", got)
 	}
+}
+
+// TestNodesGetTheViewOfTheirKind: Envoy (by user agent) receives only the
+// socket listener, a gRPC client only the API listener; a metadata client
+// kind overrides the user agent.
+func TestNodesGetTheViewOfTheirKind(t *testing.T) {
+	srv, addr := startServer(t, ServerConfig{})
+	fleet, pol := generatedPolicyInput()
+	tr := snapshot.NewTranslator()
+	for _, client := range []snapshot.Client{snapshot.ClientEnvoy, snapshot.ClientGRPC} {
+		view := snapshot.View{Zone: "az-1", Client: client}
+		r, err := tr.TranslateView(fleet, pol, view)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := srv.SetView(view, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	envoy := zoneNode("envoy-1", "az-1")
+	envoy.UserAgentName = "envoy"
+	overridden := metadataNode("grpc-as-envoy", map[string]any{zoneMetadataKey: "az-1", clientMetadataKey: "envoy"})
+	overridden.UserAgentName = "gRPC Go"
+	cases := []struct {
+		node *corev3.Node
+		want string
+	}{
+		{envoy, snapshot.SocketListenerName},
+		{zoneNode("grpc-1", "az-1"), snapshot.APIListenerName},
+		{overridden, snapshot.SocketListenerName},
+	}
+	for _, c := range cases {
+		client := openSotW(t, addr)
+		client.send(t, &discoveryv3.DiscoveryRequest{Node: c.node, TypeUrl: resource.ListenerType})
+		if got := resourceNames(t, next(t, client.recv)); got != c.want {
+			t.Errorf("node %s received listeners [%s], want only [%s]", c.node.Id, got, c.want)
+		}
+	}
+}
+
+// TestUnknownZoneGetsTheViewWithoutAZone: once the fleet's zones are known,
+// a node naming another zone is served the no-zone view, logged and
+// counted once, and its zone never becomes a view or a label.
+func TestUnknownZoneGetsTheViewWithoutAZone(t *testing.T) {
+	var logs syncBuffer
+	srv, addr := startServer(t, ServerConfig{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	srv.SetZones([]string{"az-1", "az-2"})
+	setViews(t, srv, testFleet(), "")
+	client := openSotW(t, addr)
+	client.send(t, &discoveryv3.DiscoveryRequest{Node: zoneNode("stray", "az-nowhere"), TypeUrl: resource.EndpointType})
+	client.ack(t, next(t, client.recv)) // the no-zone view answers
+
+	if got := fmt.Sprint(srv.ConnectedViews()); got != "[/grpc]" {
+		t.Errorf("ConnectedViews() = %s, want the no-zone view [/grpc]", got)
+	}
+	if got := testutil.ToFloat64(srv.metrics.unknownZones); got != 1 {
+		t.Errorf("unknown_zone_nodes_total = %v, want 1", got)
+	}
+	if n := strings.Count(logs.String(), "zone=az-nowhere"); n != 1 {
+		t.Errorf("the unknown zone was logged %d times, want once:\n%s", n, logs.String())
+	}
+}
+
+// TestDropViewForgetsOnlyIdleViews: a view with a connected node is kept;
+// once its node leaves it can be dropped, and a node that comes back waits
+// for a new snapshot.
+func TestDropViewForgetsOnlyIdleViews(t *testing.T) {
+	srv, addr := startServer(t, ServerConfig{})
+	setViews(t, srv, testFleet(), "az-1")
+	ctx, cancel := context.WithCancel(t.Context())
+	stream, err := dial(t, addr).StreamAggregatedResources(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recv := responses(stream.Recv)
+	if err := stream.Send(&discoveryv3.DiscoveryRequest{Node: zoneNode("proxy-1", "az-1"), TypeUrl: resource.EndpointType}); err != nil {
+		t.Fatal(err)
+	}
+	next(t, recv)
+	if srv.DropView(grpcView("az-1")) {
+		t.Fatal("DropView dropped a view with a connected node")
+	}
+
+	cancel()
+	waitViewsChanged(t, srv, func(views []snapshot.View) bool { return len(views) == 0 })
+	if !srv.DropView(grpcView("az-1")) {
+		t.Fatal("DropView kept a view without nodes")
+	}
+	if _, ok := srv.Versions(grpcView("az-1")); ok {
+		t.Error("the dropped view still has versions")
+	}
+	client := openSotW(t, addr)
+	client.send(t, &discoveryv3.DiscoveryRequest{Node: zoneNode("proxy-2", "az-1"), TypeUrl: resource.EndpointType})
+	expectNone(t, client.recv)
+	setViews(t, srv, testFleet(), "az-1")
+	next(t, client.recv)
+}
+
+func waitViewsChanged(t *testing.T, srv *Server, ok func([]snapshot.View) bool) {
+	t.Helper()
+	timeout := time.After(30 * time.Second)
+	for !ok(srv.ConnectedViews()) {
+		select {
+		case <-srv.ViewsChanged():
+		case <-timeout:
+			t.Fatalf("connected views never matched: %v", srv.ConnectedViews())
+		}
+	}
+}
+
+func resourceNames(t *testing.T, resp *discoveryv3.DiscoveryResponse) string {
+	t.Helper()
+	var names []string
+	for _, a := range resp.Resources {
+		m, err := a.UnmarshalNew()
+		if err != nil {
+			t.Fatal(err)
+		}
+		names = append(names, cache.GetResourceName(m))
+	}
+	return strings.Join(names, ",")
 }

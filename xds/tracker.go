@@ -13,12 +13,14 @@ import (
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	serverv3 "github.com/envoyproxy/go-control-plane/pkg/server/v3"
 	"google.golang.org/genproto/googleapis/rpc/status"
+
+	"github.com/inferxds/inferxds/snapshot"
 )
 
 // NodeStatus is what the server knows about one connected node.
 type NodeStatus struct {
 	ID      string
-	Group   string
+	View    string
 	Streams int
 	// Types is keyed by short type name: "Listener", "RouteConfiguration",
 	// "Cluster", "ClusterLoadAssignment".
@@ -28,7 +30,7 @@ type NodeStatus struct {
 // TypeStatus is one node's exchange for one resource type. A node is in
 // sync for the type when AckedVersion equals SentVersion. For
 // RouteConfiguration and ClusterLoadAssignment over state-of-the-world,
-// SentVersion may be older than the group's version: nothing the node asks
+// SentVersion may be older than the view's version: nothing the node asks
 // for has changed since.
 type TypeStatus struct {
 	SentVersion   string
@@ -51,7 +53,7 @@ type streamState struct {
 }
 
 type nodeState struct {
-	group   string
+	view    snapshot.View
 	streams int
 	types   map[string]TypeStatus
 }
@@ -62,22 +64,24 @@ type tracker struct {
 	serverv3.CallbackFuncs // fetch (REST) callbacks are not tracked
 	logger                 *slog.Logger
 	metrics                *metrics
-	newGroup               chan struct{}
+	viewOf                 func(*corev3.Node) (snapshot.View, bool)
+	viewsChanged           chan struct{}
 
-	mu      sync.Mutex
-	streams map[int64]*streamState
-	nodes   map[string]*nodeState
-	seen    map[string]bool // groups
+	mu        sync.Mutex
+	streams   map[int64]*streamState
+	nodes     map[string]*nodeState
+	connected map[snapshot.View]int // nodes per view
 }
 
-func newTracker(logger *slog.Logger, m *metrics) *tracker {
+func newTracker(logger *slog.Logger, m *metrics, viewOf func(*corev3.Node) (snapshot.View, bool)) *tracker {
 	return &tracker{
-		logger:   logger,
-		metrics:  m,
-		newGroup: make(chan struct{}, 1),
-		streams:  map[int64]*streamState{},
-		nodes:    map[string]*nodeState{},
-		seen:     map[string]bool{},
+		logger:       logger,
+		metrics:      m,
+		viewOf:       viewOf,
+		viewsChanged: make(chan struct{}, 1),
+		streams:      map[int64]*streamState{},
+		nodes:        map[string]*nodeState{},
+		connected:    map[snapshot.View]int{},
 	}
 }
 
@@ -135,12 +139,13 @@ func (t *tracker) close(id int64) {
 	n := t.nodes[st.nodeID]
 	if n.streams--; n.streams == 0 {
 		delete(t.nodes, st.nodeID)
+		t.countView(n.view, -1)
 	}
 	t.metrics.connected.Set(float64(len(t.nodes)))
 }
 
 // attach binds a stream to the node its first request names (a request
-// without a node counts as node "" of group "").
+// without a node counts as node "" without a zone).
 func (t *tracker) attach(st *streamState, node *corev3.Node) {
 	if st.attached {
 		return
@@ -148,22 +153,33 @@ func (t *tracker) attach(st *streamState, node *corev3.Node) {
 	st.nodeID, st.attached = node.GetId(), true
 	n := t.nodes[st.nodeID]
 	if n == nil {
-		n = &nodeState{group: nodeGroup(node), types: map[string]TypeStatus{}}
+		view, known := t.viewOf(node)
+		if !known {
+			t.metrics.unknownZones.Inc()
+			t.logger.Warn("node names a zone the fleet does not have; it gets the view without a zone",
+				"node", node.GetId(), "zone", nodeZone(node), "view", view.String())
+		}
+		n = &nodeState{view: view, types: map[string]TypeStatus{}}
 		t.nodes[st.nodeID] = n
 		t.metrics.connected.Set(float64(len(t.nodes)))
+		t.countView(view, +1)
 	}
 	n.streams++
-	t.markSeen(n.group)
 }
 
-func (t *tracker) markSeen(group string) {
-	if t.seen[group] {
-		return
+// countView counts a node into or out of its view and signals when the
+// view gains its first node or loses its last.
+func (t *tracker) countView(view snapshot.View, delta int) {
+	t.connected[view] += delta
+	n := t.connected[view]
+	if n == 0 {
+		delete(t.connected, view)
 	}
-	t.seen[group] = true
-	select {
-	case t.newGroup <- struct{}{}:
-	default: // a signal is already pending
+	if n == 0 || n == 1 && delta > 0 {
+		select {
+		case t.viewsChanged <- struct{}{}:
+		default: // a signal is already pending
+		}
 	}
 }
 
@@ -209,7 +225,7 @@ func (t *tracker) recordNack(st *streamState, typeURL, version, message string) 
 	t.updateType(st, typeURL, func(ts *TypeStatus) {
 		ts.NackedVersion, ts.LastNackError, ts.LastNackAt = version, message, time.Now()
 	})
-	t.logger.Warn("xDS NACK", "node", st.nodeID, "group", t.nodes[st.nodeID].group,
+	t.logger.Warn("xDS NACK", "node", st.nodeID, "view", t.nodes[st.nodeID].view.String(),
 		"type", typeName(typeURL), "version", version, "error", message)
 }
 
@@ -229,13 +245,28 @@ func (t *tracker) status() []NodeStatus {
 	defer t.mu.Unlock()
 	out := make([]NodeStatus, 0, len(t.nodes))
 	for id, n := range t.nodes {
-		out = append(out, NodeStatus{ID: id, Group: n.group, Streams: n.streams, Types: maps.Clone(n.types)})
+		out = append(out, NodeStatus{ID: id, View: n.view.String(), Streams: n.streams, Types: maps.Clone(n.types)})
 	}
 	return out
 }
 
-func (t *tracker) groups() []string {
+// whileIdle runs drop if no node of view is connected, and reports whether
+// it did. No node attaches meanwhile, and a node's first request is
+// attached before its watch is created, so no watch is lost to drop.
+func (t *tracker) whileIdle(view snapshot.View, drop func()) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return slices.Sorted(maps.Keys(t.seen))
+	if t.connected[view] > 0 {
+		return false
+	}
+	drop()
+	return true
+}
+
+func (t *tracker) views() []snapshot.View {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return slices.SortedFunc(maps.Keys(t.connected), func(a, b snapshot.View) int {
+		return cmp.Or(cmp.Compare(a.Zone, b.Zone), cmp.Compare(a.Client, b.Client))
+	})
 }

@@ -17,6 +17,9 @@ import (
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
+	"google.golang.org/protobuf/types/known/structpb"
+
+	"github.com/inferxds/inferxds/snapshot"
 )
 
 // adsStream is one ADS stream, state-of-the-world or Delta, seen as a
@@ -230,7 +233,11 @@ func edsServiceNames(c *clusterv3.Cluster) []string {
 	return []string{cmp.Or(c.GetEdsClusterConfig().GetServiceName(), c.GetName())}
 }
 
-// nodeOf is the identity dump presents, as a proxy's bootstrap would.
+// nodeOf is the identity dump presents, as a proxy's bootstrap would. It
+// asks for the view of every client kind (both listeners), as plan shows.
 func nodeOf(id, zone string) *corev3.Node {
-	return &corev3.Node{Id: id, Cluster: "inferxds-dump", Locality: &corev3.Locality{Zone: zone}}
+	return &corev3.Node{
+		Id: id, Cluster: "inferxds-dump", Locality: &corev3.Locality{Zone: zone},
+		Metadata: &structpb.Struct{Fields: map[string]*structpb.Value{"client": structpb.NewStringValue(snapshot.ClientAll.String())}},
+	}
 }

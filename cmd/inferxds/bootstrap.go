@@ -1,6 +1,8 @@
 package main
 
 import (
+	"errors"
+
 	"github.com/spf13/cobra"
 
 	bootstrap "github.com/inferxds/inferxds/envoy-bootstrap"
@@ -10,6 +12,7 @@ func newBootstrapCommand() *cobra.Command {
 	var p bootstrap.Params
 	var grpcFormat bool
 	var fleetFile string
+	var mode string
 	cmd := &cobra.Command{
 		Use:   "bootstrap --node-id ID --zone Z --xds-address HOST:PORT",
 		Short: "Print an Envoy bootstrap (or, with --grpc, a gRPC xDS bootstrap) for one node",
@@ -18,8 +21,12 @@ func newBootstrapCommand() *cobra.Command {
 			if err := checkZoneInFile(fleetFile, p.Zone); err != nil {
 				return err
 			}
+			p.XDSMode = bootstrap.XDSMode(mode)
 			render := bootstrap.Envoy
 			if grpcFormat {
+				if p.XDSMode == bootstrap.XDSModeDelta {
+					return errors.New("--xds-mode delta: gRPC clients speak state-of-the-world ADS only")
+				}
 				render = bootstrap.GRPC
 			}
 			out, err := render(p)
@@ -36,6 +43,8 @@ func newBootstrapCommand() *cobra.Command {
 	f.StringVar(&p.XDSAddress, "xds-address", "", "control plane gRPC address, HOST:PORT")
 	f.StringVar(&p.Cluster, "cluster", bootstrap.DefaultCluster, "node cluster (the fleet of like proxies)")
 	f.Uint16Var(&p.AdminPort, "admin-port", bootstrap.DefaultAdminPort, "Envoy admin port on 127.0.0.1")
+	f.StringVar(&mode, "xds-mode", string(bootstrap.XDSModeSotW),
+		"ADS variant Envoy speaks: sotw (state of the world) or delta (incremental); gRPC clients speak sotw")
 	f.BoolVar(&grpcFormat, "grpc", false, "print a gRPC-Go xDS bootstrap JSON (GRPC_XDS_BOOTSTRAP) instead")
 	f.StringVar(&fleetFile, "fleet", "", "fleet file; when given, --zone must be one of its zones")
 	for _, name := range []string{"node-id", "zone", "xds-address"} {

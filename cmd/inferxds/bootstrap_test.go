@@ -28,3 +28,14 @@ func TestBootstrapGRPCPrintsJSONForTheNode(t *testing.T) {
 		t.Errorf("node = %+v, want app-1 in az-2", got.Node)
 	}
 }
+
+func TestBootstrapXDSModeDeltaAsksEnvoyForIncrementalADS(t *testing.T) {
+	r := runCLI(t, "bootstrap", "--xds-mode", "delta", "--node-id", "envoy-1", "--zone", "az-1", "--xds-address", "127.0.0.1:18000")
+	if r.code != 0 || !strings.Contains(r.stdout, "api_type: DELTA_GRPC") {
+		t.Errorf("exit %d, stderr %q, stdout:\n%s\nwant api_type: DELTA_GRPC", r.code, r.stderr, r.stdout)
+	}
+	r = runCLI(t, "bootstrap", "--grpc", "--xds-mode", "delta", "--node-id", "app-1", "--zone", "az-1", "--xds-address", "127.0.0.1:18000")
+	if r.code != 1 || !strings.Contains(r.stderr, "state-of-the-world") {
+		t.Errorf("--grpc --xds-mode delta: exit %d, stderr %q; want 1 and why", r.code, r.stderr)
+	}
+}

@@ -10,9 +10,9 @@ import (
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
 
-	"github.com/inferxds/inferxds/gpupool"
 	"github.com/inferxds/inferxds/snapshot"
 	"github.com/inferxds/inferxds/topology/telemetry"
+	"github.com/inferxds/inferxds/topology/telemetry/weights"
 )
 
 // config holds the settings of serve and plan. Each comes, in this order of
@@ -25,6 +25,7 @@ type config struct {
 	MetricsAddress string        `mapstructure:"metricsAddress"`
 	Debounce       time.Duration `mapstructure:"debounce"`
 	MaxDelay       time.Duration `mapstructure:"maxDelay"`
+	ViewGrace      time.Duration `mapstructure:"viewGrace"`
 	ReadyFile      string        `mapstructure:"readyFile"`
 	EnvoyListen    string        `mapstructure:"envoyListenAddress"`
 	// Telemetry scraping (topology/telemetry); a zero interval turns it off.
@@ -47,6 +48,7 @@ var settings = []setting{
 	{"metrics-address", "metricsAddress"},
 	{"debounce", "debounce"},
 	{"max-delay", "maxDelay"},
+	{"view-grace", "viewGrace"},
 	{"ready-file", "readyFile"},
 	{"envoy-listen-address", "envoyListenAddress"},
 	{"scrape-interval", "scrapeInterval"},
@@ -134,7 +136,7 @@ func addTelemetryFlags(flags *pflag.FlagSet) {
 	flags.Duration("scrape-interval", telemetry.DefaultInterval, "time between scrapes of the fleet's telemetryURL and metricsURL targets; 0 turns telemetry off")
 	flags.Duration("scrape-timeout", 0, "cut-off for one scrape, at most the scrape interval (default: 2s, or the interval if shorter)")
 	flags.Duration("telemetry-stale-after", 0, "age at which telemetry counts as unknown (default: 3 scrape intervals)")
-	flags.Duration("weight-min-interval", gpupool.DefaultMinInterval, "shortest time between two telemetry-driven weight changes of one endpoint")
+	flags.Duration("weight-min-interval", weights.DefaultMinInterval, "shortest time between two telemetry-driven weight changes of one endpoint")
 }
 
 // telemetryConfig is the scraper's configuration; ok is false when
@@ -142,7 +144,7 @@ func addTelemetryFlags(flags *pflag.FlagSet) {
 func (c config) telemetryConfig() (cfg telemetry.Config, ok bool) {
 	cfg = telemetry.Config{
 		Interval: c.ScrapeInterval, Timeout: c.ScrapeTimeout, StaleAfter: c.TelemetryStaleAfter,
-		Weights: gpupool.WeightConfig{MinInterval: c.WeightMinInterval},
+		Weights: weights.Config{MinInterval: c.WeightMinInterval},
 	}
 	return cfg, c.ScrapeInterval != 0
 }

@@ -33,6 +33,7 @@ xdsAddress: 127.0.0.1:1001
 metricsAddress: 127.0.0.1:2001
 debounce: 150ms
 maxDelay: 2s
+viewGrace: 1m
 envoyListenAddress: 127.0.0.1:3001
 scrapeInterval: 10s
 scrapeTimeout: 3s
@@ -47,7 +48,7 @@ func TestConfigDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := config{XDSAddress: "127.0.0.1:18000", MetricsAddress: "127.0.0.1:9090", Debounce: 100 * time.Millisecond, MaxDelay: 500 * time.Millisecond, EnvoyListen: "0.0.0.0:10000", ScrapeInterval: 5 * time.Second, WeightMinInterval: 30 * time.Second, MaxRemovalShare: 0.5}
+	want := config{XDSAddress: "127.0.0.1:18000", MetricsAddress: "127.0.0.1:9090", Debounce: 100 * time.Millisecond, MaxDelay: 500 * time.Millisecond, ViewGrace: 5 * time.Minute, EnvoyListen: "0.0.0.0:10000", ScrapeInterval: 5 * time.Second, WeightMinInterval: 30 * time.Second, MaxRemovalShare: 0.5}
 	if got != want {
 		t.Errorf("defaults = %+v, want %+v", got, want)
 	}
@@ -58,7 +59,7 @@ func TestConfigFileSetsEverySetting(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := config{PolicyDir: "/file/policy", Fleet: "/file/fleet.yaml", XDSAddress: "127.0.0.1:1001", MetricsAddress: "127.0.0.1:2001", Debounce: 150 * time.Millisecond, MaxDelay: 2 * time.Second, EnvoyListen: "127.0.0.1:3001",
+	want := config{PolicyDir: "/file/policy", Fleet: "/file/fleet.yaml", XDSAddress: "127.0.0.1:1001", MetricsAddress: "127.0.0.1:2001", Debounce: 150 * time.Millisecond, MaxDelay: 2 * time.Second, ViewGrace: time.Minute, EnvoyListen: "127.0.0.1:3001",
 		ScrapeInterval: 10 * time.Second, ScrapeTimeout: 3 * time.Second, TelemetryStaleAfter: time.Minute, WeightMinInterval: 5 * time.Second, MaxRemovalShare: 0.25, AllowMassRemoval: true}
 	if got != want {
 		t.Errorf("from file = %+v, want %+v", got, want)
@@ -72,6 +73,7 @@ func TestEnvironmentOverridesConfigFile(t *testing.T) {
 	t.Setenv("INFERXDS_METRICS_ADDRESS", "127.0.0.1:2002")
 	t.Setenv("INFERXDS_DEBOUNCE", "250ms")
 	t.Setenv("INFERXDS_MAX_DELAY", "3s")
+	t.Setenv("INFERXDS_VIEW_GRACE", "2m")
 	t.Setenv("INFERXDS_ENVOY_LISTEN_ADDRESS", "127.0.0.1:3002")
 	t.Setenv("INFERXDS_SCRAPE_INTERVAL", "20s")
 	t.Setenv("INFERXDS_SCRAPE_TIMEOUT", "4s")
@@ -83,7 +85,7 @@ func TestEnvironmentOverridesConfigFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := config{PolicyDir: "/env/policy", Fleet: "/env/fleet.yaml", XDSAddress: "127.0.0.1:1002", MetricsAddress: "127.0.0.1:2002", Debounce: 250 * time.Millisecond, MaxDelay: 3 * time.Second, EnvoyListen: "127.0.0.1:3002",
+	want := config{PolicyDir: "/env/policy", Fleet: "/env/fleet.yaml", XDSAddress: "127.0.0.1:1002", MetricsAddress: "127.0.0.1:2002", Debounce: 250 * time.Millisecond, MaxDelay: 3 * time.Second, ViewGrace: 2 * time.Minute, EnvoyListen: "127.0.0.1:3002",
 		ScrapeInterval: 20 * time.Second, ScrapeTimeout: 4 * time.Second, TelemetryStaleAfter: 2 * time.Minute, WeightMinInterval: 7 * time.Second, MaxRemovalShare: 0.75}
 	if got != want {
 		t.Errorf("env over file = %+v, want %+v", got, want)

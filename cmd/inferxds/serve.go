@@ -17,6 +17,8 @@ import (
 
 	"github.com/inferxds/inferxds/cmd/internal/readyfile"
 	"github.com/inferxds/inferxds/drpolicy"
+	"github.com/inferxds/inferxds/internal/controller"
+	"github.com/inferxds/inferxds/internal/hub"
 	"github.com/inferxds/inferxds/snapshot"
 	"github.com/inferxds/inferxds/topology"
 	"github.com/inferxds/inferxds/topology/telemetry"
@@ -56,6 +58,7 @@ func newServeCommand() *cobra.Command {
 	f.String("metrics-address", "127.0.0.1:9090", "HTTP listen address for /metrics, /healthz and /status")
 	f.Duration("debounce", 100*time.Millisecond, "quiet time after a change before translating")
 	f.Duration("max-delay", 500*time.Millisecond, "longest a change waits while changes keep coming")
+	f.Duration("view-grace", 5*time.Minute, "how long a view (zone and client kind) is kept after its last proxy disconnects")
 	f.String("ready-file", "", "write the listening addresses as JSON to this file once serving")
 	addEnvoyListenFlag(f)
 	addTelemetryFlags(f)
@@ -64,19 +67,22 @@ func newServeCommand() *cobra.Command {
 	return cmd
 }
 
-// controlPlane is one running serve: the xDS server, the controller feeding
-// it and the HTTP server beside it.
+// controlPlane is one running serve. Sources publish into the hub; the
+// controller subscribes to it and feeds the xDS server; the HTTP server
+// beside them shows metrics and status.
 type controlPlane struct {
 	cfg     config
 	logger  *slog.Logger
+	hub     *hub.Hub
 	server  *xds.Server
-	ctrl    *xds.Controller
+	ctrl    *controller.Controller
 	guard   *inputGuard
 	xdsLis  net.Listener
 	httpLis net.Listener
 
-	// telemetry merges scraped telemetry into source fleets on their way
-	// to ctrl; nil when scraping is off.
+	// telemetry subscribes to the hub's fleet and publishes it, with
+	// telemetry applied, as the hub's telemetry value, which the controller
+	// then translates; nil when scraping is off.
 	telemetry *telemetry.Runner
 }
 
@@ -86,16 +92,11 @@ func serve(ctx context.Context, cfg config, logw io.Writer) error {
 	if err != nil {
 		return err
 	}
-	cp, err := listen(cfg, logger)
+	cfg.sources().logOrigin(logger)
+	cp, err := listen(cfg, logger, fleet, pol)
 	if err != nil {
 		return err
 	}
-	cfg.sources().logOrigin(logger)
-	if err := errors.Join(cp.guard.admitFleet(fleet, cfg.Fleet), cp.guard.admitPolicy(pol, cfg.PolicyDir)); err != nil {
-		return err
-	}
-	cp.updateFleet(fleet)
-	cp.ctrl.UpdatePolicy(pol)
 	if err := writeReadyFile(cfg.ReadyFile, cp.xdsLis.Addr(), cp.httpLis.Addr()); err != nil {
 		cp.xdsLis.Close()
 		cp.httpLis.Close()
@@ -104,32 +105,42 @@ func serve(ctx context.Context, cfg config, logw io.Writer) error {
 	return cp.run(ctx)
 }
 
-func listen(cfg config, logger *slog.Logger) (*controlPlane, error) {
+// listen wires sources → hub → controller → server around the loaded
+// inputs and opens both listeners.
+func listen(cfg config, logger *slog.Logger, fleet *topology.Fleet, pol *drpolicy.Policy) (*controlPlane, error) {
 	opts, err := cfg.translateOptions()
 	if err != nil {
 		return nil, err
 	}
 	registry := prometheus.NewRegistry()
 	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	server := xds.NewServer(xds.ServerConfig{Logger: logger, Registry: registry, Validate: snapshot.Validate})
-	translator := snapshot.NewTranslator(opts...)
 	cp := &controlPlane{
 		cfg:    cfg,
 		logger: logger,
-		server: server,
-		ctrl: xds.NewController(server, xds.ControllerConfig{
-			Translate: translator.Translate, Holdoff: cfg.Debounce, MaxDelay: cfg.MaxDelay, Logger: logger,
-		}),
+		hub:    hub.New(registry),
+		server: xds.NewServer(xds.ServerConfig{Logger: logger, Registry: registry, Validate: snapshot.Validate}),
 	}
 	if cp.guard, err = newInputGuard(cfg, logger, registry); err != nil {
 		return nil, err
 	}
+	if err := errors.Join(cp.guard.admitFleet(fleet, cfg.Fleet), cp.guard.admitPolicy(pol, cfg.PolicyDir)); err != nil {
+		return nil, err
+	}
+	cp.hub.Policy.Publish(pol)
+	cp.hub.Fleet.Publish(fleet)
+	translated := cp.hub.Fleet
 	if tcfg, on := cfg.telemetryConfig(); on {
 		tcfg.Logger, tcfg.Registry = logger, registry
-		if cp.telemetry, err = telemetry.NewRunner(tcfg, cp.ctrl.UpdateFleet); err != nil {
+		if cp.telemetry, err = telemetry.NewRunner(tcfg, func(f *topology.Fleet) { cp.hub.Telemetry.Publish(f) }); err != nil {
 			return nil, err
 		}
+		cp.telemetry.UpdateFleet(fleet)
+		translated = cp.hub.Telemetry
 	}
+	cp.ctrl = controller.New(cp.server, controller.Config{
+		Fleet: translated, Policy: cp.hub.Policy, Translator: snapshot.NewTranslator(opts...),
+		Holdoff: cfg.Debounce, MaxDelay: cfg.MaxDelay, ViewGrace: cfg.ViewGrace, Logger: logger,
+	})
 	if cp.xdsLis, err = net.Listen("tcp", cfg.XDSAddress); err != nil {
 		return nil, fmt.Errorf("xds address: %w", err)
 	}
@@ -160,6 +171,7 @@ func (cp *controlPlane) run(ctx context.Context) error {
 	wg.Go(func() { fail(cp.watchFleet(ctx)) })
 	if cp.telemetry != nil {
 		wg.Go(func() { cp.telemetry.Run(ctx) })
+		wg.Go(func() { cp.feedTelemetry(ctx) })
 	}
 	<-ctx.Done()
 	cp.logger.Info("shutting down")
@@ -192,7 +204,7 @@ func (cp *controlPlane) watchPolicy(ctx context.Context) error {
 			err = cp.guard.admitPolicy(p, cp.cfg.PolicyDir)
 		}
 		if cp.sourceResult(sourcePolicy, err) {
-			cp.ctrl.UpdatePolicy(p)
+			cp.hub.Policy.Publish(p)
 		}
 	})
 }
@@ -206,25 +218,34 @@ func (cp *controlPlane) watchFleet(ctx context.Context) error {
 			err = cp.guard.admitFleet(f, cp.cfg.Fleet)
 		}
 		if cp.sourceResult(sourceFleet, err) {
-			cp.updateFleet(f)
+			cp.hub.Fleet.Publish(f)
 		}
 	})
 }
 
-// updateFleet hands a source fleet on: through telemetry when scraping is
-// on, else straight to the controller.
-func (cp *controlPlane) updateFleet(f *topology.Fleet) {
-	if cp.telemetry != nil {
-		cp.telemetry.UpdateFleet(f)
-		return
+// feedTelemetry hands each source fleet the hub receives to the telemetry
+// runner, which publishes it with telemetry applied.
+func (cp *controlPlane) feedTelemetry(ctx context.Context) {
+	changed, stop := cp.hub.Fleet.Subscribe()
+	defer stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-changed:
+			f, _ := cp.hub.Fleet.Get()
+			cp.telemetry.UpdateFleet(f)
+		}
 	}
-	cp.ctrl.UpdateFleet(f)
 }
 
 // sourceResult records (and, when it failed, logs) a source's latest load
 // and says whether to use it; a failed load keeps the last good input.
 func (cp *controlPlane) sourceResult(source string, err error) bool {
-	cp.ctrl.ReportSourceError(source, err)
+	cp.hub.ReportSourceError(source, err)
+	if err != nil {
+		cp.logger.Error("source error", "source", source, "error", err)
+	}
 	return err == nil
 }
 

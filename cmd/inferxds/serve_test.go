@@ -122,7 +122,7 @@ func TestServeAnswersDumpWithThePlan(t *testing.T) {
 		t.Fatal(err)
 	}
 	planned := parseDump(t, []byte(runCLI(t, "plan", "--zone", "az-1").stdout))
-	if got := status.Groups["az-1"].Endpoints; got == "" || got != planned["endpoints"].Version {
+	if got := status.Views["az-1/all"].Endpoints; got == "" || got != planned["endpoints"].Version {
 		t.Errorf("/status az-1 endpoints version %q, want the planned %q", got, planned["endpoints"].Version)
 	}
 	if s.get(t, "/healthz") == "" {

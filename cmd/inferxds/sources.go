@@ -114,7 +114,7 @@ func groupLabel(group string) string {
 func (cp *controlPlane) watchOptions(source string) filewatch.Options {
 	return filewatch.Options{
 		MaxDelay: cp.cfg.MaxDelay,
-		Errors:   func(err error) { cp.ctrl.ReportSourceError(source, err) },
+		Errors:   func(err error) { cp.sourceResult(source, err) },
 	}
 }
 

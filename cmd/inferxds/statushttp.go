@@ -8,6 +8,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/inferxds/inferxds/internal/controller"
+	"github.com/inferxds/inferxds/internal/hub"
 	"github.com/inferxds/inferxds/xds"
 )
 
@@ -28,29 +30,29 @@ func (cp *controlPlane) httpHandler() http.Handler {
 	return mux
 }
 
-// statusDocument is /status: what each group is served, what is failing
+// statusDocument is /status: what each view is served, what is failing
 // now (latest first), and every connected node's sync state.
 type statusDocument struct {
-	Groups      map[string]groupVersions `json:"groups"`
-	Generation  uint64                   `json:"generation"`
-	LastApplied time.Time                `json:"lastApplied,omitzero"`
-	LastError   *errorStatus             `json:"lastError,omitempty"`
-	Errors      []errorStatus            `json:"errors"`
-	Nodes       []xds.NodeStatus         `json:"nodes"`
+	Views       map[string]viewVersions `json:"views"`
+	Generation  uint64                  `json:"generation"`
+	LastApplied time.Time               `json:"lastApplied,omitzero"`
+	LastError   *errorStatus            `json:"lastError,omitempty"`
+	Errors      []errorStatus           `json:"errors"`
+	Nodes       []xds.NodeStatus        `json:"nodes"`
 }
 
-type groupVersions struct {
+type viewVersions struct {
 	Listeners string `json:"listeners"`
 	Routes    string `json:"routes"`
 	Clusters  string `json:"clusters"`
 	Endpoints string `json:"endpoints"`
 }
 
-// errorStatus is a source that failed to load (Source set) or a group whose
-// translation failed (Group and Inputs set).
+// errorStatus is a source that failed to load (Source set) or a view whose
+// translation failed (View and Inputs set).
 type errorStatus struct {
 	Source string    `json:"source,omitempty"`
-	Group  *string   `json:"group,omitempty"`
+	View   string    `json:"view,omitempty"`
 	Inputs []string  `json:"inputs,omitempty"`
 	Error  string    `json:"error"`
 	At     time.Time `json:"at"`
@@ -59,14 +61,14 @@ type errorStatus struct {
 func (cp *controlPlane) status() statusDocument {
 	ctrl := cp.ctrl.Status()
 	doc := statusDocument{
-		Groups:      map[string]groupVersions{},
+		Views:       map[string]viewVersions{},
 		Generation:  ctrl.Generation,
 		LastApplied: ctrl.LastApplied,
-		Errors:      currentErrors(ctrl),
+		Errors:      currentErrors(cp.hub.SourceErrors(), ctrl.Failing),
 		Nodes:       cp.server.Status(),
 	}
-	for group, v := range cp.server.ServedVersions() {
-		doc.Groups[group] = groupVersions(v)
+	for view, v := range cp.server.ServedVersions() {
+		doc.Views[view.String()] = viewVersions(v)
 	}
 	if len(doc.Errors) > 0 {
 		doc.LastError = &doc.Errors[0]
@@ -74,13 +76,13 @@ func (cp *controlPlane) status() statusDocument {
 	return doc
 }
 
-func currentErrors(ctrl xds.ControllerStatus) []errorStatus {
+func currentErrors(sources map[string]hub.SourceError, failing []controller.ApplyError) []errorStatus {
 	out := []errorStatus{}
-	for source, e := range ctrl.SourceErrors {
+	for source, e := range sources {
 		out = append(out, errorStatus{Source: source, Error: e.Err.Error(), At: e.At})
 	}
-	for _, e := range ctrl.Failing {
-		out = append(out, errorStatus{Group: &e.Group, Inputs: e.Inputs, Error: e.Err.Error(), At: e.At})
+	for _, e := range failing {
+		out = append(out, errorStatus{View: e.View, Inputs: e.Inputs, Error: e.Err.Error(), At: e.At})
 	}
 	slices.SortFunc(out, func(a, b errorStatus) int { return b.At.Compare(a.At) })
 	return out

@@ -15,6 +15,17 @@
 //	POST /admin/fail?status=503&code=UNAVAILABLE&rate=0.5   inject failure (all optional)
 //	POST /admin/recover              back to healthy
 //
+// OpenAI-compatible API (vLLM's; the model is the body's "model" field,
+// unknown ones get 404 with OpenAI's error body, code model_not_found):
+//
+//	POST /v1/chat/completions  {"model","messages":[{"role","content"}],"stream"}
+//	POST /v1/completions       {"model","prompt","stream"}
+//	POST /v1/embeddings        {"model","input": string or [string]}
+//	GET  /v1/models            the models served
+//
+// With "stream": true, chat and completions answer as server-sent events:
+// "data: {chunk}" per word, then "data: [DONE]".
+//
 // gRPC: inference.GRPCInferenceService (ServerLive, ServerReady, ModelReady,
 // ModelMetadata, ModelInfer; the reply's id and its "instance" parameter name
 // the instance) and grpc.health.v1.Health.

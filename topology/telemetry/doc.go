@@ -32,7 +32,7 @@
 //     drain a node.
 //   - A weight set in the fleet file is pinned. Telemetry sets the weight
 //     only of serving instances the file leaves unweighted, and only while
-//     their GPUs or model server report fresh load signals; gpupool.Weigher
+//     their GPUs or model server report fresh load signals; weights.Weigher
 //     maps an idle instance to 128, while an unweighted instance without
 //     telemetry counts as 1, so give all instances of a model telemetry or
 //     none.

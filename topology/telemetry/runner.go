@@ -13,8 +13,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/inferxds/inferxds/gpupool"
 	"github.com/inferxds/inferxds/topology"
+	"github.com/inferxds/inferxds/topology/telemetry/weights"
 )
 
 // Defaults for Config's zero fields.
@@ -37,7 +37,7 @@ type Config struct {
 	// MaxConcurrent bounds the scrapes in flight.
 	MaxConcurrent int
 	// Weights tunes telemetry-driven endpoint weights.
-	Weights gpupool.WeightConfig
+	Weights weights.Config
 	Logger  *slog.Logger
 	// Registry gets the runner's metrics; nil leaves them unregistered.
 	Registry prometheus.Registerer
@@ -79,7 +79,7 @@ type Runner struct {
 	cfg     Config
 	publish func(*topology.Fleet)
 	scraper *Scraper
-	weigher *gpupool.Weigher
+	weigher *weights.Weigher
 	wake    chan struct{}
 	drains  *prometheus.CounterVec
 	states  *prometheus.GaugeVec
@@ -110,7 +110,7 @@ const (
 // fleets and Run to scrape.
 func NewRunner(cfg Config, publish func(*topology.Fleet)) (*Runner, error) {
 	cfg = cfg.withDefaults()
-	weigher, err := gpupool.NewWeigher(cfg.Weights)
+	weigher, err := weights.NewWeigher(cfg.Weights)
 	if err := errors.Join(cfg.check(), err); err != nil {
 		return nil, err
 	}
@@ -196,7 +196,7 @@ func (r *Runner) publishLocked(now time.Time) {
 
 // weigh sets the weights telemetry drives and drops the weigher's state of
 // instances it no longer weighs.
-func (r *Runner) weigh(f *topology.Fleet, signals map[string]gpupool.Signals, now time.Time) {
+func (r *Runner) weigh(f *topology.Fleet, signals map[string]weights.Signals, now time.Time) {
 	for i := range f.Instances {
 		in := &f.Instances[i]
 		if s, ok := signals[in.Name]; ok {

@@ -4,9 +4,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/inferxds/inferxds/gpupool"
 	"github.com/inferxds/inferxds/topology"
 	"github.com/inferxds/inferxds/topology/telemetry"
+	"github.com/inferxds/inferxds/topology/telemetry/weights"
 )
 
 func TestSignalsComeOnlyFromReportedValues(t *testing.T) {
@@ -21,8 +21,8 @@ func TestSignalsComeOnlyFromReportedValues(t *testing.T) {
 	applied, _ := telemetry.Apply(parseFleet(t, testFleet), samples, now, staleAfter)
 	got := telemetry.Signals(applied, samples, now, staleAfter)
 
-	m := gpupool.Measured
-	want := map[string]gpupool.Signals{
+	m := weights.Measured
+	want := map[string]weights.Signals{
 		"a":  {UtilizationPct: m(90), MemoryHeadroom: m(0.5), QueueDepth: m(3), KVCacheUsage: m(0.5)},
 		"tp": {UtilizationPct: m(90), MemoryHeadroom: m(0.25)}, // the busier GPU of each kind
 	}

@@ -41,6 +41,7 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("GET /metrics", s.metrics.handler())
 	mux.HandleFunc("POST /admin/fail", s.handleAdminFail)
 	mux.HandleFunc("POST /admin/recover", s.handleAdminRecover)
+	s.openAIRoutes(mux)
 	return withInstanceHeader(s.cfg.ID, mux)
 }
 

@@ -1,4 +1,7 @@
-package gpupool
+// Package weights maps endpoint telemetry to quantized load-balancing
+// weights with hysteresis. It is pure: callers pass the time in; a Weigher
+// is a value its caller owns and is not safe for concurrent use.
+package weights
 
 import (
 	"fmt"
@@ -40,7 +43,7 @@ type Signals struct {
 	KVCacheUsage Reading
 }
 
-// WeightConfig tunes how telemetry becomes weights. A zero field takes its
+// Config tunes how telemetry becomes weights. A zero field takes its
 // default.
 //
 // The score is the capacity left, c in [0, 1]: the minimum, over the known
@@ -58,7 +61,7 @@ type Signals struct {
 // band by Hysteresis bands — c < (k−Hysteresis)/Levels or
 // c ≥ (k+1+Hysteresis)/Levels — and no sooner than MinInterval after its
 // last change; it then moves to c's own level.
-type WeightConfig struct {
+type Config struct {
 	// Levels is the number of distinct weights, 2..128; default 8.
 	Levels int
 	// Hysteresis is the margin, as a fraction of one level's band (0..1],
@@ -90,7 +93,7 @@ const (
 // Weigher turns each endpoint's telemetry into a weight that changes only
 // when the load really moved. It keeps state per endpoint.
 type Weigher struct {
-	cfg       WeightConfig
+	cfg       Config
 	endpoints map[string]*endpointWeight
 }
 
@@ -100,15 +103,15 @@ type endpointWeight struct {
 }
 
 // NewWeigher returns a Weigher, reporting every out-of-range setting.
-func NewWeigher(cfg WeightConfig) (*Weigher, error) {
+func NewWeigher(cfg Config) (*Weigher, error) {
 	cfg = cfg.withDefaults()
 	if err := cfg.check(); err != nil {
-		return nil, fmt.Errorf("gpupool: weight config: %w", err)
+		return nil, fmt.Errorf("telemetry weights: %w", err)
 	}
 	return &Weigher{cfg: cfg, endpoints: make(map[string]*endpointWeight)}, nil
 }
 
-func (c WeightConfig) withDefaults() WeightConfig {
+func (c Config) withDefaults() Config {
 	if c.Levels == 0 {
 		c.Levels = DefaultLevels
 	}
@@ -127,7 +130,7 @@ func (c WeightConfig) withDefaults() WeightConfig {
 	return c
 }
 
-func (c WeightConfig) check() error {
+func (c Config) check() error {
 	pr := fielderr.NewProblems(fielderr.NoFile{})
 	if c.Levels < 2 || c.Levels > topology.MaxWeight {
 		pr.Add("levels", "must be between 2 and %d (got %d)", topology.MaxWeight, c.Levels)
@@ -169,9 +172,9 @@ func (w *Weigher) Update(now time.Time, endpoint string, s Signals) uint32 {
 // at once.
 func (w *Weigher) Forget(endpoint string) { delete(w.endpoints, endpoint) }
 
-// capacityLeft is the score documented on WeightConfig; known is false when
+// capacityLeft is the score documented on Config; known is false when
 // no signal is.
-func (c WeightConfig) capacityLeft(s Signals) (left float64, known bool) {
+func (c Config) capacityLeft(s Signals) (left float64, known bool) {
 	left = 1
 	use := func(r Reading, term func(float64) float64) {
 		if r.usable() {
@@ -187,17 +190,17 @@ func (c WeightConfig) capacityLeft(s Signals) (left float64, known bool) {
 
 func clamp01(v float64) float64 { return min(max(v, 0), 1) }
 
-func (c WeightConfig) level(left float64) int {
+func (c Config) level(left float64) int {
 	return min(int(left*float64(c.Levels)), c.Levels-1)
 }
 
 // outside reports whether left is beyond level's band by the hysteresis margin.
-func (c WeightConfig) outside(left float64, level int) bool {
+func (c Config) outside(left float64, level int) bool {
 	scaled := left * float64(c.Levels)
 	return scaled < float64(level)-c.Hysteresis || scaled >= float64(level+1)+c.Hysteresis
 }
 
-func (c WeightConfig) weight(level int) uint32 {
+func (c Config) weight(level int) uint32 {
 	levels := uint32(c.Levels)
 	return (topology.MaxWeight*uint32(level+1) + levels - 1) / levels
 }

@@ -1,4 +1,4 @@
-package gpupool
+package weights
 
 import (
 	"fmt"
@@ -79,7 +79,7 @@ type simFleet struct {
 	updates int
 }
 
-func newSimFleet(t testing.TB, cfg WeightConfig, n int) *simFleet {
+func newSimFleet(t testing.TB, cfg Config, n int) *simFleet {
 	t.Helper()
 	w, err := NewWeigher(cfg)
 	if err != nil {
@@ -108,7 +108,7 @@ func (f *simFleet) scrape() int {
 	return changed
 }
 
-func runWeightSim(t testing.TB, cfg WeightConfig, endpoints int) simResult {
+func runWeightSim(t testing.TB, cfg Config, endpoints int) simResult {
 	f := newSimFleet(t, cfg, endpoints)
 	f.scrape() // publishes the first weights
 	var r simResult
@@ -150,14 +150,14 @@ func (f *simFleet) allShiftedAtMost(weight uint32) bool {
 }
 
 func TestNoiseAloneChangesNoWeightForAnHour(t *testing.T) {
-	r := runWeightSim(t, WeightConfig{}, 1000)
+	r := runWeightSim(t, Config{}, 1000)
 	if r.changes != 0 {
 		t.Errorf("noise changed %d weights in %d scrape rounds, want 0", r.changes, r.pushes)
 	}
 }
 
 func TestLoadShiftIsPublishedWithinTwoScrapes(t *testing.T) {
-	if r := runWeightSim(t, WeightConfig{}, 1000); r.shiftDelay < 1 || r.shiftDelay > 2 {
+	if r := runWeightSim(t, Config{}, 1000); r.shiftDelay < 1 || r.shiftDelay > 2 {
 		t.Errorf("shift published after %d scrapes, want 1..2", r.shiftDelay)
 	}
 }
@@ -170,13 +170,13 @@ func TestNoiseFlapsWeightsWithoutHysteresis(t *testing.T) {
 	}
 }
 
-var quantizeOnly = WeightConfig{Hysteresis: 1e-9, MinInterval: time.Nanosecond}
+var quantizeOnly = Config{Hysteresis: 1e-9, MinInterval: time.Nanosecond}
 
 func BenchmarkWeightNoise(b *testing.B) {
 	for _, c := range []struct {
 		name string
-		cfg  WeightConfig
-	}{{"defaults", WeightConfig{}}, {"quantize-only", quantizeOnly}} {
+		cfg  Config
+	}{{"defaults", Config{}}, {"quantize-only", quantizeOnly}} {
 		b.Run(c.name, func(b *testing.B) {
 			var r simResult
 			for b.Loop() {

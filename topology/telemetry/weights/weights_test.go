@@ -1,4 +1,4 @@
-package gpupool
+package weights
 
 import (
 	"math"
@@ -9,7 +9,7 @@ import (
 
 var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
-func newTestWeigher(t *testing.T, cfg WeightConfig) *Weigher {
+func newTestWeigher(t *testing.T, cfg Config) *Weigher {
 	t.Helper()
 	w, err := NewWeigher(cfg)
 	if err != nil {
@@ -36,7 +36,7 @@ func TestCapacityLeftTakesTheTightestKnownSignal(t *testing.T) {
 		{"a NaN reading is unknown", Signals{UtilizationPct: Measured(math.NaN()), KVCacheUsage: Measured(0.3)}, 0.7},
 		{"out-of-range readings are clamped", Signals{UtilizationPct: Measured(130), KVCacheUsage: Measured(-1)}, 0},
 	}
-	cfg := WeightConfig{}.withDefaults()
+	cfg := Config{}.withDefaults()
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got, known := cfg.capacityLeft(tt.s)
@@ -48,7 +48,7 @@ func TestCapacityLeftTakesTheTightestKnownSignal(t *testing.T) {
 }
 
 func TestCapacityLeftNeverRisesWithLoad(t *testing.T) {
-	cfg := WeightConfig{}.withDefaults()
+	cfg := Config{}.withDefaults()
 	base := Signals{UtilizationPct: Measured(40), MemoryHeadroom: Measured(0.04), QueueDepth: Measured(2), KVCacheUsage: Measured(0.3)}
 	heavier := map[string]func(s *Signals, step float64){
 		"utilization": func(s *Signals, step float64) { s.UtilizationPct.Value += step * 100 },
@@ -80,21 +80,21 @@ func TestWeightLevelsSpanOneToMaxWeight(t *testing.T) {
 		{8, []uint32{16, 32, 48, 64, 80, 96, 112, 128}},
 	}
 	for _, tt := range tests {
-		cfg := WeightConfig{Levels: tt.levels}.withDefaults()
+		cfg := Config{Levels: tt.levels}.withDefaults()
 		for k, want := range tt.want {
 			if got := cfg.weight(k); got != want {
 				t.Errorf("levels %d: weight(%d) = %d, want %d", tt.levels, k, got, want)
 			}
 		}
 	}
-	fine := WeightConfig{Levels: 128}.withDefaults()
+	fine := Config{Levels: 128}.withDefaults()
 	if lo, hi := fine.weight(0), fine.weight(127); lo != 1 || hi != 128 {
 		t.Errorf("128 levels span %d..%d, want 1..128", lo, hi)
 	}
 }
 
 func TestHysteresisHoldsUntilTheScoreLeavesTheBandByTheMargin(t *testing.T) {
-	w := newTestWeigher(t, WeightConfig{MinInterval: time.Nanosecond})
+	w := newTestWeigher(t, Config{MinInterval: time.Nanosecond})
 	at := t0
 	step := func(capacityLeft float64) uint32 {
 		at = at.Add(time.Second)
@@ -114,7 +114,7 @@ func TestHysteresisHoldsUntilTheScoreLeavesTheBandByTheMargin(t *testing.T) {
 }
 
 func TestMinIntervalSpacesChanges(t *testing.T) {
-	w := newTestWeigher(t, WeightConfig{MinInterval: 30 * time.Second})
+	w := newTestWeigher(t, Config{MinInterval: 30 * time.Second})
 	steps := []struct {
 		after time.Duration
 		load  float64
@@ -137,7 +137,7 @@ func TestMinIntervalSpacesChanges(t *testing.T) {
 }
 
 func TestUnknownSignalsKeepTheWeight(t *testing.T) {
-	w := newTestWeigher(t, WeightConfig{MinInterval: time.Nanosecond})
+	w := newTestWeigher(t, Config{MinInterval: time.Nanosecond})
 	if got := w.Update(t0, "ep", Signals{}); got != DefaultWeight {
 		t.Errorf("new endpoint without telemetry: weight %d, want %d", got, DefaultWeight)
 	}
@@ -153,7 +153,7 @@ func TestUnknownSignalsKeepTheWeight(t *testing.T) {
 }
 
 func TestForgetStartsAnEndpointAfresh(t *testing.T) {
-	w := newTestWeigher(t, WeightConfig{MinInterval: time.Hour})
+	w := newTestWeigher(t, Config{MinInterval: time.Hour})
 	w.Update(t0, "ep", util(95))
 	w.Forget("ep")
 	if got := w.Update(t0.Add(time.Second), "ep", util(5)); got != 128 {
@@ -165,7 +165,7 @@ func TestForgetStartsAnEndpointAfresh(t *testing.T) {
 }
 
 func TestNewWeigherReportsEveryBadSetting(t *testing.T) {
-	_, err := NewWeigher(WeightConfig{Levels: 129, Hysteresis: 1.5, MinInterval: -1, QueueHalfDepth: -2, LowHeadroom: 2})
+	_, err := NewWeigher(Config{Levels: 129, Hysteresis: 1.5, MinInterval: -1, QueueHalfDepth: -2, LowHeadroom: 2})
 	if err == nil {
 		t.Fatal("NewWeigher accepted a bad config")
 	}
