@@ -27,7 +27,9 @@ import (
 //
 // A node is SYNCED for a type when it ACKed the latest response it was
 // sent, ERROR when it NACKed it, STALE while that response awaits an
-// answer (or after it rejected an older one), NOT_SENT before any. Each
+// answer (or after it rejected an older one), NOT_SENT before any.
+// last_updated is the latest ACK of a SYNCED type, and for a STALE or
+// ERROR one when the response it has not ACKed was sent. Each
 // resource of the node's view is one entry at the version the node ACKed;
 // its contents are the view's current resource, given only when the node
 // is SYNCED for the type, since the server keeps no older versions.
@@ -102,6 +104,7 @@ func typeConfigs(typeURL string, ts TypeStatus, snap *cache.Snapshot, withConten
 		return &statusv3.ClientConfig_GenericXdsConfig{
 			TypeUrl: typeURL, Name: name, VersionInfo: ts.AckedVersion,
 			ConfigStatus: status, ClientStatus: clientResourceStatus(status, ts), ErrorState: errorState(status, ts),
+			LastUpdated: lastUpdated(status, ts),
 		}
 	}
 	items := heldResources(snap, typeURL)
@@ -159,6 +162,19 @@ func clientResourceStatus(status statusv3.ConfigStatus, ts TypeStatus) adminv3.C
 	default:
 		return adminv3.ClientResourceStatus_REQUESTED
 	}
+}
+
+// lastUpdated is when a SYNCED node last ACKed, and since when a STALE or
+// ERROR node has been waited for: how long it has been behind.
+func lastUpdated(status statusv3.ConfigStatus, ts TypeStatus) *timestamppb.Timestamp {
+	at := ts.LastAckAt
+	if status == statusv3.ConfigStatus_STALE || status == statusv3.ConfigStatus_ERROR {
+		at = ts.PendingSince
+	}
+	if at.IsZero() {
+		return nil
+	}
+	return timestamppb.New(at)
 }
 
 // errorState is the NACK that makes the type ERROR.

@@ -44,8 +44,9 @@ type TypeStatus struct {
 	LastNackError string    `json:"lastNackError,omitempty"`
 	LastNackAt    time.Time `json:"lastNackAt,omitzero"`
 	// PendingSince is when the oldest response the node has not ACKed was
-	// sent; zero while it is in sync.
+	// sent; zero while it is in sync. LastAckAt is the node's latest ACK.
 	PendingSince time.Time `json:"pendingSince,omitzero"`
+	LastAckAt    time.Time `json:"lastAckAt,omitzero"`
 }
 
 // sentResponse is the latest response of one type on one stream.
@@ -245,7 +246,9 @@ func (t *tracker) answer(id streamKey, node *corev3.Node, typeURL, nonce string,
 	}
 	t.metrics.acks.WithLabelValues(typeName(typeURL)).Inc()
 	t.metrics.pushToAck.WithLabelValues(typeName(typeURL)).Observe(time.Since(resp.at).Seconds())
-	t.updateType(st, typeURL, func(ts *TypeStatus) { ts.AckedVersion, ts.PendingSince = resp.version, time.Time{} })
+	t.updateType(st, typeURL, func(ts *TypeStatus) {
+		ts.AckedVersion, ts.PendingSince, ts.LastAckAt = resp.version, time.Time{}, time.Now()
+	})
 	return resp.version, false
 }
 

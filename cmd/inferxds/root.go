@@ -53,6 +53,7 @@ func newRootCommand(stdout, stderr io.Writer) *cobra.Command {
 		newPlanCommand(),
 		newBootstrapCommand(),
 		newDumpCommand(),
+		newStatusCommand(),
 	)
 	return root
 }

@@ -27,6 +27,7 @@ func (cp *controlPlane) httpHandler() http.Handler {
 		enc.SetIndent("", "  ")
 		_ = enc.Encode(cp.status())
 	})
+	mux.HandleFunc("GET /status/models/{model}", cp.serveModelStatus)
 	return mux
 }
 
