@@ -33,6 +33,9 @@ type config struct {
 	ScrapeTimeout       time.Duration `mapstructure:"scrapeTimeout"`
 	TelemetryStaleAfter time.Duration `mapstructure:"telemetryStaleAfter"`
 	WeightMinInterval   time.Duration `mapstructure:"weightMinInterval"`
+	LogLevel            string        `mapstructure:"logLevel"`
+	LogFormat           string        `mapstructure:"logFormat"`
+	Pprof               bool          `mapstructure:"pprof"`
 }
 
 // setting ties a flag to its key in the config file.
@@ -52,6 +55,9 @@ var settings = []setting{
 	{"scrape-timeout", "scrapeTimeout"},
 	{"telemetry-stale-after", "telemetryStaleAfter"},
 	{"weight-min-interval", "weightMinInterval"},
+	{"log-level", "logLevel"},
+	{"log-format", "logFormat"},
+	{"pprof", "pprof"},
 }
 
 const (

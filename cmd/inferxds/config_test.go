@@ -39,6 +39,9 @@ scrapeInterval: 10s
 scrapeTimeout: 3s
 telemetryStaleAfter: 1m
 weightMinInterval: 5s
+logLevel: debug
+logFormat: json
+pprof: true
 `
 
 func TestConfigDefaults(t *testing.T) {
@@ -46,7 +49,8 @@ func TestConfigDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := config{XDSAddress: "127.0.0.1:18000", MetricsAddress: "127.0.0.1:9090", Debounce: 100 * time.Millisecond, MaxDelay: 500 * time.Millisecond, ViewGrace: 5 * time.Minute, EnvoyListen: "0.0.0.0:10000", ScrapeInterval: 5 * time.Second, WeightMinInterval: 30 * time.Second}
+	want := config{XDSAddress: "127.0.0.1:18000", MetricsAddress: "127.0.0.1:9090", Debounce: 100 * time.Millisecond, MaxDelay: 500 * time.Millisecond, ViewGrace: 5 * time.Minute, EnvoyListen: "0.0.0.0:10000", ScrapeInterval: 5 * time.Second, WeightMinInterval: 30 * time.Second,
+		LogLevel: "info", LogFormat: "text"}
 	if got != want {
 		t.Errorf("defaults = %+v, want %+v", got, want)
 	}
@@ -58,7 +62,8 @@ func TestConfigFileSetsEverySetting(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := config{PolicyDir: "/file/policy", Fleet: "/file/fleet.yaml", XDSAddress: "127.0.0.1:1001", MetricsAddress: "127.0.0.1:2001", Debounce: 150 * time.Millisecond, MaxDelay: 2 * time.Second, ViewGrace: time.Minute, EnvoyListen: "127.0.0.1:3001",
-		ScrapeInterval: 10 * time.Second, ScrapeTimeout: 3 * time.Second, TelemetryStaleAfter: time.Minute, WeightMinInterval: 5 * time.Second}
+		ScrapeInterval: 10 * time.Second, ScrapeTimeout: 3 * time.Second, TelemetryStaleAfter: time.Minute, WeightMinInterval: 5 * time.Second,
+		LogLevel: "debug", LogFormat: "json", Pprof: true}
 	if got != want {
 		t.Errorf("from file = %+v, want %+v", got, want)
 	}
@@ -77,12 +82,16 @@ func TestEnvironmentOverridesConfigFile(t *testing.T) {
 	t.Setenv("INFERXDS_SCRAPE_TIMEOUT", "4s")
 	t.Setenv("INFERXDS_TELEMETRY_STALE_AFTER", "2m")
 	t.Setenv("INFERXDS_WEIGHT_MIN_INTERVAL", "7s")
+	t.Setenv("INFERXDS_LOG_LEVEL", "warn")
+	t.Setenv("INFERXDS_LOG_FORMAT", "text")
+	t.Setenv("INFERXDS_PPROF", "false")
 	got, err := serveConfig(t, fullConfigFile)
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := config{PolicyDir: "/env/policy", Fleet: "/env/fleet.yaml", XDSAddress: "127.0.0.1:1002", MetricsAddress: "127.0.0.1:2002", Debounce: 250 * time.Millisecond, MaxDelay: 3 * time.Second, ViewGrace: 2 * time.Minute, EnvoyListen: "127.0.0.1:3002",
-		ScrapeInterval: 20 * time.Second, ScrapeTimeout: 4 * time.Second, TelemetryStaleAfter: 2 * time.Minute, WeightMinInterval: 7 * time.Second}
+		ScrapeInterval: 20 * time.Second, ScrapeTimeout: 4 * time.Second, TelemetryStaleAfter: 2 * time.Minute, WeightMinInterval: 7 * time.Second,
+		LogLevel: "warn", LogFormat: "text"}
 	if got != want {
 		t.Errorf("env over file = %+v, want %+v", got, want)
 	}

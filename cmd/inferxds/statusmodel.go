@@ -57,12 +57,7 @@ func (cp *controlPlane) servedFleet() *topology.Fleet {
 func (cp *controlPlane) serveModelStatus(w http.ResponseWriter, r *http.Request) {
 	model := r.PathValue("model")
 	pol, _ := cp.hub.Policy.Get()
-	opts, err := cp.cfg.translateOptions()
-	if err != nil {
-		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": err.Error()})
-		return
-	}
-	doc, found, err := modelStatusOf(cp.servedFleet(), pol, model, opts)
+	doc, found, err := modelStatusOf(cp.servedFleet(), pol, model, cp.translateOptions())
 	switch {
 	case err != nil:
 		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": err.Error()})
@@ -94,16 +89,16 @@ func modelStatusOf(fleet *topology.Fleet, pol *drpolicy.Policy, model string, op
 	if !inPolicy && len(doc.Instances) == 0 {
 		return doc, false, nil
 	}
-	for _, z := range fleet.Zones {
-		r, err := snapshot.Translate(fleet, pol, z.Name, opts...)
-		if err != nil {
-			return doc, true, fmt.Errorf("zone %s: %w", z.Name, err)
-		}
-		doc.Zones = append(doc.Zones, z.Name)
-		priorities := endpointPriorities(r, snapshot.ClusterName(model))
+	zones, err := translateZones(fleet, pol, opts)
+	if err != nil {
+		return doc, true, err
+	}
+	for _, z := range zones {
+		doc.Zones = append(doc.Zones, z.zone)
+		priorities := endpointPriorities(z.resources, snapshot.ClusterName(model))
 		for i := range doc.Instances {
 			if p, ok := priorities[doc.Instances[i].Name]; ok {
-				doc.Instances[i].Priorities[z.Name] = p
+				doc.Instances[i].Priorities[z.zone] = p
 			}
 		}
 	}
