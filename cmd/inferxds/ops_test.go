@@ -98,6 +98,8 @@ func TestServeMetricsExistFromStartAndFollowEvents(t *testing.T) {
 		}
 	}
 	wantSample(t, start, 0, "inferxds_drained_gpus")
+	wantSample(t, start, 0, "inferxds_source_error", "source=fleet")
+	wantSample(t, start, 0, "inferxds_source_error", "source=policy")
 	wantSample(t, start, 0, "inferxds_snapshot_rejected_total", "stage=validate")
 	// Example fleet: llama-2-7b has a primary in az-1 and az-2 and hot
 	// standbys in az-2 and az-3; gpt-4-8b's only hot instance is in az-1.

@@ -52,6 +52,7 @@ func newOpsMetrics(reg prometheus.Registerer, cp *controlPlane, now time.Time) *
 	reg.MustRegister(m.sourceSuccess, buildInfo, lastApplied, &fleetCollector{cp: cp})
 	for _, source := range []string{sourcePolicy, sourceFleet} {
 		m.sourceLoaded(source, now)
+		cp.hub.ReportSourceError(source, nil) // loaded at start-up: not failing
 	}
 	return m
 }
