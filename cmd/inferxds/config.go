@@ -96,6 +96,9 @@ func loadConfig(flags *pflag.FlagSet) (config, error) {
 	if err != nil {
 		return config{}, err
 	}
+	if err := checkSettings(v, flags, path); err != nil {
+		return config{}, err
+	}
 	var c config
 	if err := v.UnmarshalExact(&c); err != nil {
 		return config{}, fmt.Errorf("settings (config file %q, INFERXDS_* environment): %w", path, err)
