@@ -15,19 +15,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	dto "github.com/prometheus/client_model/go"
 	"google.golang.org/genproto/googleapis/rpc/status"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/testing/protocmp"
 )
 
 func dialCSDS(t *testing.T, addr string) statusv3.ClientStatusDiscoveryServiceClient {
 	t.Helper()
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	return statusv3.NewClientStatusDiscoveryServiceClient(conn)
+	return statusv3.NewClientStatusDiscoveryServiceClient(connect(t, addr))
 }
 
 func exactNode(id string) *statusv3.ClientStatusRequest {
