@@ -6,13 +6,18 @@ import (
 	"io"
 	"net/http"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+
+	"github.com/inferxds/inferxds/deploy"
+	"github.com/inferxds/inferxds/topology"
 )
 
 // scrape parses the served /metrics.
@@ -232,5 +237,51 @@ func TestServeRefusesBadLogSettings(t *testing.T) {
 		if res.code != 1 || !strings.Contains(res.stderr, tc.want) {
 			t.Errorf("%v: exit %d, stderr %q; want 1 and %q", tc.args, res.code, res.stderr, tc.want)
 		}
+	}
+}
+
+// TestModelWithoutEndpointsReportsZero: a policy model that nothing serves
+// has inferxds_endpoints{priority="0"} at 0 in every zone, which the
+// InferxdsModelWithoutEndpoints alert needs.
+func TestModelWithoutEndpointsReportsZero(t *testing.T) {
+	fleet, err := deploy.LoadExampleFleet()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pol, err := deploy.LoadExamplePolicy()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fleet.Instances = slices.DeleteFunc(fleet.Instances, func(in topology.Instance) bool { return in.Model == "mistral-7b" })
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(constCollector(fleetMetrics(fleet, pol, nil)))
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	byName := map[string]*dto.MetricFamily{}
+	for _, f := range families {
+		byName[f.GetName()] = f
+	}
+	for _, zone := range []string{"az-1", "az-2", "az-3"} {
+		wantSample(t, byName, 0, "inferxds_endpoints", "zone="+zone, "model=mistral-7b", "priority=0")
+		if _, ok := sample(byName, "inferxds_endpoints", "zone="+zone, "model=mistral-7b", "priority=1"); ok {
+			t.Errorf("%s: a priority 1 series for a model without endpoints", zone)
+		}
+	}
+}
+
+// constCollector serves fixed metrics.
+type constCollector []prometheus.Metric
+
+func (c constCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, m := range c {
+		ch <- m.Desc()
+	}
+}
+
+func (c constCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, m := range c {
+		ch <- m
 	}
 }

@@ -120,8 +120,11 @@ func fleetMetrics(fleet *topology.Fleet, pol *drpolicy.Policy, opts []snapshot.O
 	for _, z := range zones {
 		for _, model := range pol.Models {
 			byPriority := endpointCounts(z.resources, snapshot.ClusterName(model.Name))
-			for p := range max(len(byPriority), 1) {
-				gauge(endpointsDesc, byPriority[p], z.zone, model.Name, strconv.Itoa(p))
+			if len(byPriority) == 0 {
+				byPriority = []int{0} // no endpoints: priority 0 at zero, for alerts
+			}
+			for p, n := range byPriority {
+				gauge(endpointsDesc, n, z.zone, model.Name, strconv.Itoa(p))
 			}
 		}
 	}
