@@ -15,17 +15,24 @@ ENVOY_CACHE   ?= $(CURDIR)/.cache/envoy-$(ENVOY_VERSION)
 PROTOC_GEN_GO_VERSION      ?= v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION ?= v1.6.1
 
-.PHONY: run test test-unit test-e2e bench bench-envoy build lint proto tools-proto envoy clean
+.PHONY: run test test-unit test-rules test-e2e bench bench-envoy build lint proto tools-proto envoy clean
 
 ## run: serve xDS on 127.0.0.1:18000 from the embedded example policy and fleet.
 run:
 	$(GO) run ./cmd/inferxds serve
 
 ## test: every test with the race detector; the e2e suite prints its measurements.
-test: test-unit test-e2e
+test: test-unit test-rules test-e2e
 
 test-unit:
 	$(GO) test $(GOFLAGS) -race -count=1 $$($(GO) list ./... | grep -v /e2e)
+
+## test-rules: check the Prometheus alert rules and run their unit tests with
+## promtool, installing Debian's prometheus package (which has it) when missing.
+test-rules:
+	command -v promtool >/dev/null || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends prometheus)
+	promtool check rules deploy/monitoring/alerts.yaml
+	cd deploy/monitoring && promtool test rules alerts_test.yaml
 
 test-e2e:
 	ENVOY_BIN="$$($(MAKE) -s envoy)" && export ENVOY_BIN && \

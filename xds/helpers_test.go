@@ -245,12 +245,18 @@ func listen(t testing.TB) net.Listener {
 
 func dial(t testing.TB, addr string) discoveryv3.AggregatedDiscoveryServiceClient {
 	t.Helper()
+	return discoveryv3.NewAggregatedDiscoveryServiceClient(connect(t, addr))
+}
+
+// connect opens a client connection closed when the test ends.
+func connect(t testing.TB, addr string) *grpc.ClientConn {
+	t.Helper()
 	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	return discoveryv3.NewAggregatedDiscoveryServiceClient(conn)
+	return conn
 }
 
 func zoneNode(id, zone string) *corev3.Node {

@@ -24,6 +24,7 @@ type metrics struct {
 	pushes           *prometheus.CounterVec
 	snapshotRejected *prometheus.CounterVec
 	versionInfo      *prometheus.GaugeVec
+	pushToAck        *prometheus.HistogramVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -49,8 +50,13 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		versionInfo: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "inferxds_snapshot_version_info", Help: "Always 1; labels carry the version each view's cache holds per type.",
 		}, []string{"view", "type", "version"}),
+		pushToAck: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "inferxds_xds_push_ack_seconds", Help: "Time from sending a response to its ACK, per type.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 15),
+		}, []string{"type"}),
 	}
-	reg.MustRegister(m.acks, m.nacks, m.connected, m.unknownZones, m.pushes, m.snapshotRejected, m.versionInfo)
+	reg.MustRegister(m.acks, m.nacks, m.connected, m.unknownZones, m.pushes, m.snapshotRejected, m.versionInfo, m.pushToAck)
+	m.initTypes()
 	return m
 }
 
@@ -75,4 +81,21 @@ func (m *metrics) forget(view string) {
 // "type.googleapis.com/envoy.config.cluster.v3.Cluster".
 func typeName(typeURL string) string {
 	return typeURL[strings.LastIndexByte(typeURL, '.')+1:]
+}
+
+// xdsTypes are the types the server serves, in the order of a config dump.
+var xdsTypes = []string{resource.ListenerType, resource.RouteType, resource.ClusterType, resource.EndpointType}
+
+// initTypes creates every per-type series at zero, so that alerts and
+// dashboards see them before the first event; likewise each rejection
+// stage.
+func (m *metrics) initTypes() {
+	for _, typeURL := range xdsTypes {
+		name := typeName(typeURL)
+		m.acks.WithLabelValues(name)
+		m.nacks.WithLabelValues(name)
+		m.pushToAck.WithLabelValues(name)
+	}
+	m.snapshotRejected.WithLabelValues(StageTranslate)
+	m.snapshotRejected.WithLabelValues(StageValidate)
 }

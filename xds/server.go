@@ -3,7 +3,7 @@
 // state-of-the-world and Delta, plus the per-type discovery services), the
 // state-of-the-world RDS and EDS answers that carry only changed resources,
 // the mapping of nodes to views (zone and client kind), and ACK/NACK
-// tracking.
+// tracking and the Client Status Discovery Service (CSDS) that reports it.
 //
 // It never builds xDS resources and never decides when to: a controller
 // hands it each view's snapshot.Resources, and nothing reaches the cache
@@ -29,6 +29,7 @@ import (
 	endpointservice "github.com/envoyproxy/go-control-plane/envoy/service/endpoint/v3"
 	listenerservice "github.com/envoyproxy/go-control-plane/envoy/service/listener/v3"
 	routeservice "github.com/envoyproxy/go-control-plane/envoy/service/route/v3"
+	statusv3 "github.com/envoyproxy/go-control-plane/envoy/service/status/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	deltav3 "github.com/envoyproxy/go-control-plane/pkg/server/delta/v3"
 	sotwv3 "github.com/envoyproxy/go-control-plane/pkg/server/sotw/v3"
@@ -102,7 +103,7 @@ type Server struct {
 }
 
 // NewServer builds the cache and a gRPC server with ADS (state-of-the-world
-// and Delta) and the LDS, RDS, CDS and EDS services registered on it.
+// and Delta), the LDS, RDS, CDS and EDS services and CSDS registered on it.
 func NewServer(cfg ServerConfig) *Server {
 	cfg = cfg.withDefaults()
 	m := newMetrics(cfg.Registry)
@@ -122,6 +123,8 @@ func NewServer(cfg ServerConfig) *Server {
 	xdsServer := serverv3.NewServer(ctx, s.cache, s.tracker, sotwv3.WithLogger(logger), deltav3.WithLogger(logger))
 	s.grpc = grpc.NewServer(s.grpcOptions()...)
 	register(s.grpc, xdsServer)
+	statusv3.RegisterClientStatusDiscoveryServiceServer(s.grpc, csds{s: s})
+	cfg.Registry.MustRegister(syncCollector{s.tracker})
 	return s
 }
 

@@ -19,12 +19,15 @@ import (
 
 // NodeStatus is what the server knows about one connected node.
 type NodeStatus struct {
-	ID      string
-	View    string
-	Streams int
+	ID      string `json:"id"`
+	View    string `json:"view"`
+	Streams int    `json:"streams"`
 	// Types is keyed by short type name: "Listener", "RouteConfiguration",
 	// "Cluster", "ClusterLoadAssignment".
-	Types map[string]TypeStatus
+	Types map[string]TypeStatus `json:"types"`
+	// Node is the identity the node presented (id, cluster, locality, user
+	// agent, metadata), as CSDS reports it.
+	Node *corev3.Node `json:"-"`
 }
 
 // TypeStatus is one node's exchange for one resource type. A node is in
@@ -33,17 +36,24 @@ type NodeStatus struct {
 // SentVersion may be older than the view's version: nothing the node asks
 // for has changed since.
 type TypeStatus struct {
-	SentVersion   string
-	AckedVersion  string
-	NackedVersion string
+	SentVersion   string `json:"sentVersion,omitempty"`
+	AckedVersion  string `json:"ackedVersion,omitempty"`
+	NackedVersion string `json:"nackedVersion,omitempty"`
 	// LastNackError is the client's message for its most recent NACK; it is
 	// kept after later ACKs, with LastNackAt, as a record.
-	LastNackError string
-	LastNackAt    time.Time
+	LastNackError string    `json:"lastNackError,omitempty"`
+	LastNackAt    time.Time `json:"lastNackAt,omitzero"`
+	// PendingSince is when the oldest response the node has not ACKed was
+	// sent; zero while it is in sync. LastAckAt is the node's latest ACK.
+	PendingSince time.Time `json:"pendingSince,omitzero"`
+	LastAckAt    time.Time `json:"lastAckAt,omitzero"`
 }
 
 // sentResponse is the latest response of one type on one stream.
-type sentResponse struct{ nonce, version string }
+type sentResponse struct {
+	nonce, version string
+	at             time.Time
+}
 
 type streamState struct {
 	defaultType string // the type of a per-type (non-ADS) stream
@@ -53,6 +63,7 @@ type streamState struct {
 }
 
 type nodeState struct {
+	node    *corev3.Node // as identity, see identity
 	view    snapshot.View
 	streams int
 	types   map[string]TypeStatus
@@ -68,7 +79,7 @@ type tracker struct {
 	viewsChanged           chan struct{}
 
 	mu        sync.Mutex
-	streams   map[int64]*streamState
+	streams   map[streamKey]*streamState
 	nodes     map[string]*nodeState
 	connected map[snapshot.View]int // nodes per view
 }
@@ -79,30 +90,40 @@ func newTracker(logger *slog.Logger, m *metrics, viewOf func(*corev3.Node) (snap
 		metrics:      m,
 		viewOf:       viewOf,
 		viewsChanged: make(chan struct{}, 1),
-		streams:      map[int64]*streamState{},
+		streams:      map[streamKey]*streamState{},
 		nodes:        map[string]*nodeState{},
 		connected:    map[snapshot.View]int{},
 	}
 }
 
+// streamKey names a stream: go-control-plane numbers state-of-the-world
+// and Delta streams separately, so both count from 1.
+type streamKey struct {
+	id    int64
+	delta bool
+}
+
+func sotwKey(id int64) streamKey  { return streamKey{id: id} }
+func deltaKey(id int64) streamKey { return streamKey{id: id, delta: true} }
+
 func (t *tracker) OnStreamOpen(_ context.Context, id int64, typeURL string) error {
-	t.open(id, typeURL)
+	t.open(sotwKey(id), typeURL)
 	return nil
 }
 
 func (t *tracker) OnDeltaStreamOpen(_ context.Context, id int64, typeURL string) error {
-	t.open(id, typeURL)
+	t.open(deltaKey(id), typeURL)
 	return nil
 }
 
-func (t *tracker) OnStreamClosed(id int64, _ *corev3.Node)      { t.close(id) }
-func (t *tracker) OnDeltaStreamClosed(id int64, _ *corev3.Node) { t.close(id) }
+func (t *tracker) OnStreamClosed(id int64, _ *corev3.Node)      { t.close(sotwKey(id)) }
+func (t *tracker) OnDeltaStreamClosed(id int64, _ *corev3.Node) { t.close(deltaKey(id)) }
 
 // OnStreamRequest records an ACK or NACK. After a NACK it sets the request's
 // version to the rejected one, so the cache waits for new content instead
 // of re-sending the rejected response at once, again and again.
 func (t *tracker) OnStreamRequest(id int64, req *discoveryv3.DiscoveryRequest) error {
-	rejected, nacked := t.answer(id, req.GetNode(), req.GetTypeUrl(), req.GetResponseNonce(), req.GetErrorDetail())
+	rejected, nacked := t.answer(sotwKey(id), req.GetNode(), req.GetTypeUrl(), req.GetResponseNonce(), req.GetErrorDetail())
 	if nacked {
 		req.VersionInfo = rejected
 	}
@@ -110,25 +131,25 @@ func (t *tracker) OnStreamRequest(id int64, req *discoveryv3.DiscoveryRequest) e
 }
 
 func (t *tracker) OnStreamDeltaRequest(id int64, req *discoveryv3.DeltaDiscoveryRequest) error {
-	t.answer(id, req.GetNode(), req.GetTypeUrl(), req.GetResponseNonce(), req.GetErrorDetail())
+	t.answer(deltaKey(id), req.GetNode(), req.GetTypeUrl(), req.GetResponseNonce(), req.GetErrorDetail())
 	return nil
 }
 
 func (t *tracker) OnStreamResponse(_ context.Context, id int64, _ *discoveryv3.DiscoveryRequest, resp *discoveryv3.DiscoveryResponse) {
-	t.sent(id, resp.GetTypeUrl(), resp.GetNonce(), resp.GetVersionInfo())
+	t.sent(sotwKey(id), resp.GetTypeUrl(), resp.GetNonce(), resp.GetVersionInfo())
 }
 
 func (t *tracker) OnStreamDeltaResponse(id int64, _ *discoveryv3.DeltaDiscoveryRequest, resp *discoveryv3.DeltaDiscoveryResponse) {
-	t.sent(id, resp.GetTypeUrl(), resp.GetNonce(), resp.GetSystemVersionInfo())
+	t.sent(deltaKey(id), resp.GetTypeUrl(), resp.GetNonce(), resp.GetSystemVersionInfo())
 }
 
-func (t *tracker) open(id int64, typeURL string) {
+func (t *tracker) open(id streamKey, typeURL string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.streams[id] = &streamState{defaultType: typeURL, sent: map[string]sentResponse{}}
 }
 
-func (t *tracker) close(id int64) {
+func (t *tracker) close(id streamKey) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	st := t.streams[id]
@@ -140,6 +161,7 @@ func (t *tracker) close(id int64) {
 	if n.streams--; n.streams == 0 {
 		delete(t.nodes, st.nodeID)
 		t.countView(n.view, -1)
+		t.logger.Info("proxy disconnected", "node", st.nodeID, "view", n.view.String())
 	}
 	t.metrics.connected.Set(float64(len(t.nodes)))
 }
@@ -159,10 +181,11 @@ func (t *tracker) attach(st *streamState, node *corev3.Node) {
 			t.logger.Warn("node names a zone the fleet does not have; it gets the view without a zone",
 				"node", node.GetId(), "zone", nodeZone(node), "view", view.String())
 		}
-		n = &nodeState{view: view, types: map[string]TypeStatus{}}
+		n = &nodeState{node: identity(node), view: view, types: map[string]TypeStatus{}}
 		t.nodes[st.nodeID] = n
 		t.metrics.connected.Set(float64(len(t.nodes)))
 		t.countView(view, +1)
+		t.logger.Info("proxy connected", "node", st.nodeID, "view", view.String(), "userAgent", node.GetUserAgentName())
 	}
 	n.streams++
 }
@@ -183,22 +206,28 @@ func (t *tracker) countView(view snapshot.View, delta int) {
 	}
 }
 
-func (t *tracker) sent(id int64, typeURL, nonce, version string) {
+func (t *tracker) sent(id streamKey, typeURL, nonce, version string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	st := t.streams[id]
 	if st == nil {
 		return
 	}
-	st.sent[typeURL] = sentResponse{nonce: nonce, version: version}
-	t.updateType(st, typeURL, func(ts *TypeStatus) { ts.SentVersion = version })
+	now := time.Now()
+	st.sent[typeURL] = sentResponse{nonce: nonce, version: version, at: now}
+	t.updateType(st, typeURL, func(ts *TypeStatus) {
+		ts.SentVersion = version
+		if ts.PendingSince.IsZero() {
+			ts.PendingSince = now
+		}
+	})
 }
 
 // answer classifies a request: a request answering the stream's latest
 // response of its type is a NACK when it carries an error, else an ACK.
 // Initial and stale requests are neither. It returns the version the request
 // answers and whether it was a NACK.
-func (t *tracker) answer(id int64, node *corev3.Node, typeURL, nonce string, nack *status.Status) (string, bool) {
+func (t *tracker) answer(id streamKey, node *corev3.Node, typeURL, nonce string, nack *status.Status) (string, bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	st := t.streams[id]
@@ -216,7 +245,10 @@ func (t *tracker) answer(id int64, node *corev3.Node, typeURL, nonce string, nac
 		return resp.version, true
 	}
 	t.metrics.acks.WithLabelValues(typeName(typeURL)).Inc()
-	t.updateType(st, typeURL, func(ts *TypeStatus) { ts.AckedVersion = resp.version })
+	t.metrics.pushToAck.WithLabelValues(typeName(typeURL)).Observe(time.Since(resp.at).Seconds())
+	t.updateType(st, typeURL, func(ts *TypeStatus) {
+		ts.AckedVersion, ts.PendingSince, ts.LastAckAt = resp.version, time.Time{}, time.Now()
+	})
 	return resp.version, false
 }
 
@@ -245,7 +277,7 @@ func (t *tracker) status() []NodeStatus {
 	defer t.mu.Unlock()
 	out := make([]NodeStatus, 0, len(t.nodes))
 	for id, n := range t.nodes {
-		out = append(out, NodeStatus{ID: id, View: n.view.String(), Streams: n.streams, Types: maps.Clone(n.types)})
+		out = append(out, NodeStatus{ID: id, View: n.view.String(), Streams: n.streams, Types: maps.Clone(n.types), Node: n.node})
 	}
 	return out
 }

@@ -7,8 +7,9 @@
 // The work is done by package agent; this file wires flags, the ready file and
 // signals.
 //
-// Exit status: 0 after SIGTERM/SIGINT and a graceful stop, 1 when it cannot
-// start, 2 for bad flags, 3 when this machine has no NVML (no NVIDIA driver).
+// Exit status: 0 after SIGTERM/SIGINT and a graceful stop, and for --help;
+// 1 when it cannot start, 2 for bad flags, 3 when this machine has no NVML
+// (no NVIDIA driver).
 package main
 
 import (
@@ -58,6 +59,9 @@ type options struct {
 // one in main, go-nvml's mock in tests).
 func run(ctx context.Context, args []string, stderr io.Writer, open func(library string) nvml.Interface) int {
 	opts, err := parseFlags(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0 // the usage is printed
+	}
 	if err != nil {
 		return exitBadFlags
 	}

@@ -137,3 +137,14 @@ func get(t *testing.T, url string) string {
 	}
 	return string(body)
 }
+
+func TestHelpPrintsUsageAndExits0(t *testing.T) {
+	var stderr strings.Builder
+	code := run(t.Context(), []string{"--help"}, &stderr, func(string) nvml.Interface {
+		t.Fatal("NVML opened for --help")
+		return nil
+	})
+	if code != 0 || !strings.Contains(stderr.String(), "-listen") {
+		t.Errorf("--help: exit %d, output %q; want 0 and the flags", code, stderr.String())
+	}
+}

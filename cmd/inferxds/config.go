@@ -36,6 +36,9 @@ type config struct {
 	// Source changes that remove too much at once (cmd/inferxds/guard.go).
 	MaxRemovalShare  float64 `mapstructure:"maxRemovalShare"`
 	AllowMassRemoval bool    `mapstructure:"allowMassRemoval"`
+	LogLevel         string  `mapstructure:"logLevel"`
+	LogFormat        string  `mapstructure:"logFormat"`
+	Pprof            bool    `mapstructure:"pprof"`
 }
 
 // setting ties a flag to its key in the config file.
@@ -57,6 +60,9 @@ var settings = []setting{
 	{"weight-min-interval", "weightMinInterval"},
 	{"max-removal-share", "maxRemovalShare"},
 	{"allow-mass-removal", "allowMassRemoval"},
+	{"log-level", "logLevel"},
+	{"log-format", "logFormat"},
+	{"pprof", "pprof"},
 }
 
 const (
@@ -93,6 +99,9 @@ func loadConfig(flags *pflag.FlagSet) (config, error) {
 	}
 	path, err := readConfigFile(v, flags)
 	if err != nil {
+		return config{}, err
+	}
+	if err := checkSettings(v, flags, path); err != nil {
 		return config{}, err
 	}
 	var c config

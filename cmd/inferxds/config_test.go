@@ -41,6 +41,9 @@ telemetryStaleAfter: 1m
 weightMinInterval: 5s
 maxRemovalShare: 0.25
 allowMassRemoval: true
+logLevel: debug
+logFormat: json
+pprof: true
 `
 
 func TestConfigDefaults(t *testing.T) {
@@ -48,7 +51,8 @@ func TestConfigDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := config{XDSAddress: "127.0.0.1:18000", MetricsAddress: "127.0.0.1:9090", Debounce: 100 * time.Millisecond, MaxDelay: 500 * time.Millisecond, ViewGrace: 5 * time.Minute, EnvoyListen: "0.0.0.0:10000", ScrapeInterval: 5 * time.Second, WeightMinInterval: 30 * time.Second, MaxRemovalShare: 0.5}
+	want := config{XDSAddress: "127.0.0.1:18000", MetricsAddress: "127.0.0.1:9090", Debounce: 100 * time.Millisecond, MaxDelay: 500 * time.Millisecond, ViewGrace: 5 * time.Minute, EnvoyListen: "0.0.0.0:10000", ScrapeInterval: 5 * time.Second, WeightMinInterval: 30 * time.Second, MaxRemovalShare: 0.5,
+		LogLevel: "info", LogFormat: "text"}
 	if got != want {
 		t.Errorf("defaults = %+v, want %+v", got, want)
 	}
@@ -60,7 +64,8 @@ func TestConfigFileSetsEverySetting(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := config{PolicyDir: "/file/policy", Fleet: "/file/fleet.yaml", XDSAddress: "127.0.0.1:1001", MetricsAddress: "127.0.0.1:2001", Debounce: 150 * time.Millisecond, MaxDelay: 2 * time.Second, ViewGrace: time.Minute, EnvoyListen: "127.0.0.1:3001",
-		ScrapeInterval: 10 * time.Second, ScrapeTimeout: 3 * time.Second, TelemetryStaleAfter: time.Minute, WeightMinInterval: 5 * time.Second, MaxRemovalShare: 0.25, AllowMassRemoval: true}
+		ScrapeInterval: 10 * time.Second, ScrapeTimeout: 3 * time.Second, TelemetryStaleAfter: time.Minute, WeightMinInterval: 5 * time.Second, MaxRemovalShare: 0.25, AllowMassRemoval: true,
+		LogLevel: "debug", LogFormat: "json", Pprof: true}
 	if got != want {
 		t.Errorf("from file = %+v, want %+v", got, want)
 	}
@@ -81,12 +86,16 @@ func TestEnvironmentOverridesConfigFile(t *testing.T) {
 	t.Setenv("INFERXDS_WEIGHT_MIN_INTERVAL", "7s")
 	t.Setenv("INFERXDS_MAX_REMOVAL_SHARE", "0.75")
 	t.Setenv("INFERXDS_ALLOW_MASS_REMOVAL", "false")
+	t.Setenv("INFERXDS_LOG_LEVEL", "warn")
+	t.Setenv("INFERXDS_LOG_FORMAT", "text")
+	t.Setenv("INFERXDS_PPROF", "false")
 	got, err := serveConfig(t, fullConfigFile)
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := config{PolicyDir: "/env/policy", Fleet: "/env/fleet.yaml", XDSAddress: "127.0.0.1:1002", MetricsAddress: "127.0.0.1:2002", Debounce: 250 * time.Millisecond, MaxDelay: 3 * time.Second, ViewGrace: 2 * time.Minute, EnvoyListen: "127.0.0.1:3002",
-		ScrapeInterval: 20 * time.Second, ScrapeTimeout: 4 * time.Second, TelemetryStaleAfter: 2 * time.Minute, WeightMinInterval: 7 * time.Second, MaxRemovalShare: 0.75}
+		ScrapeInterval: 20 * time.Second, ScrapeTimeout: 4 * time.Second, TelemetryStaleAfter: 2 * time.Minute, WeightMinInterval: 7 * time.Second, MaxRemovalShare: 0.75,
+		LogLevel: "warn", LogFormat: "text"}
 	if got != want {
 		t.Errorf("env over file = %+v, want %+v", got, want)
 	}

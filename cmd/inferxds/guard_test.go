@@ -47,8 +47,8 @@ func writeFile(t *testing.T, path, body string) {
 	}
 }
 
-// endpointCounts lists "cluster×count" for what az-1's proxies receive.
-func endpointCounts(t *testing.T, s *served) string {
+// servedEndpointCounts lists "cluster×count" for what az-1's proxies receive.
+func servedEndpointCounts(t *testing.T, s *served) string {
 	t.Helper()
 	out, err := s.dump(t, "az-1", true)
 	if err != nil {
@@ -74,7 +74,7 @@ func endpointCounts(t *testing.T, s *served) string {
 func TestServeRefusesAMassRemovalUntilAnnotated(t *testing.T) {
 	policyDir, fleetFile := copyExamples(t)
 	s := startServe(t, "--policy-dir", policyDir, "--fleet", fleetFile)
-	all := endpointCounts(t, s)
+	all := servedEndpointCounts(t, s)
 
 	shrunk := dropInstances(t, fleetFile, "mistral-7b", "gpt-4-8b")
 	writeFile(t, fleetFile, shrunk)
@@ -90,13 +90,13 @@ func TestServeRefusesAMassRemovalUntilAnnotated(t *testing.T) {
 	if !lineHas(s.logs.String(), "source error", "change refused") {
 		t.Errorf("refusal not logged:\n%s", s.logs)
 	}
-	if got := endpointCounts(t, s); got != all {
+	if got := servedEndpointCounts(t, s); got != all {
 		t.Fatalf("endpoints after a refused removal = %s, want all of %s", got, all)
 	}
 
 	writeFile(t, fleetFile, "# inferxds: allow-mass-removal\n"+shrunk)
 	waitFor(t, 30*time.Second, func() error {
-		if got := endpointCounts(t, s); !strings.Contains(got, "mistral-7b×0") || !strings.Contains(got, "gpt-4-8b×0") {
+		if got := servedEndpointCounts(t, s); !strings.Contains(got, "mistral-7b×0") || !strings.Contains(got, "gpt-4-8b×0") {
 			return fmt.Errorf("annotated removal not applied: endpoints %s", got)
 		}
 		return nil
@@ -111,7 +111,7 @@ func TestServeRefusesAMassRemovalUntilAnnotated(t *testing.T) {
 func TestServeRefusesAVanishedPolicyFile(t *testing.T) {
 	policyDir, fleetFile := copyExamples(t)
 	s := startServe(t, "--policy-dir", policyDir, "--fleet", fleetFile)
-	all := endpointCounts(t, s)
+	all := servedEndpointCounts(t, s)
 	if err := os.Remove(filepath.Join(policyDir, "dr-policy.yaml")); err != nil {
 		t.Fatal(err)
 	}
@@ -121,7 +121,7 @@ func TestServeRefusesAVanishedPolicyFile(t *testing.T) {
 		}
 		return nil
 	})
-	if got := endpointCounts(t, s); got != all {
+	if got := servedEndpointCounts(t, s); got != all {
 		t.Fatalf("endpoints = %s, want all of %s", got, all)
 	}
 }

@@ -44,6 +44,7 @@ func newRootCommand(stdout, stderr io.Writer) *cobra.Command {
 		Short:         "Envoy xDS control plane for multi-model LLM inference on shared GPUs",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       buildVersion(),
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
@@ -53,6 +54,7 @@ func newRootCommand(stdout, stderr io.Writer) *cobra.Command {
 		newPlanCommand(),
 		newBootstrapCommand(),
 		newDumpCommand(),
+		newStatusCommand(),
 	)
 	return root
 }

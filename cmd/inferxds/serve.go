@@ -63,6 +63,8 @@ func newServeCommand() *cobra.Command {
 	addEnvoyListenFlag(f)
 	addTelemetryFlags(f)
 	addGuardFlags(f)
+	addLogFlags(f)
+	f.Bool("pprof", false, "serve Go's profiler at /debug/pprof/ on the metrics address")
 	addConfigFlag(f)
 	return cmd
 }
@@ -79,6 +81,7 @@ type controlPlane struct {
 	guard   *inputGuard
 	xdsLis  net.Listener
 	httpLis net.Listener
+	ops     *opsMetrics
 
 	// telemetry subscribes to the hub's fleet and publishes it, with
 	// telemetry applied, as the hub's telemetry value, which the controller
@@ -87,12 +90,16 @@ type controlPlane struct {
 }
 
 func serve(ctx context.Context, cfg config, logw io.Writer) error {
-	logger := slog.New(slog.NewTextHandler(logw, nil))
+	logger, err := newLogger(logw, cfg)
+	if err != nil {
+		return err
+	}
 	fleet, pol, err := cfg.sources().load()
 	if err != nil {
 		return err
 	}
 	cfg.sources().logOrigin(logger)
+	logLoaded(logger, cfg, fleet, pol)
 	cp, err := listen(cfg, logger, fleet, pol)
 	if err != nil {
 		return err
@@ -126,6 +133,7 @@ func listen(cfg config, logger *slog.Logger, fleet *topology.Fleet, pol *drpolic
 	if err := errors.Join(cp.guard.admitFleet(fleet, cfg.Fleet), cp.guard.admitPolicy(pol, cfg.PolicyDir)); err != nil {
 		return nil, err
 	}
+	cp.ops = newOpsMetrics(registry, cp, time.Now())
 	cp.hub.Policy.Publish(pol)
 	cp.hub.Fleet.Publish(fleet)
 	translated := cp.hub.Fleet
@@ -242,9 +250,15 @@ func (cp *controlPlane) feedTelemetry(ctx context.Context) {
 // sourceResult records (and, when it failed, logs) a source's latest load
 // and says whether to use it; a failed load keeps the last good input.
 func (cp *controlPlane) sourceResult(source string, err error) bool {
+	_, wasFailing := cp.hub.SourceErrors()[source]
 	cp.hub.ReportSourceError(source, err)
 	if err != nil {
 		cp.logger.Error("source error", "source", source, "error", err)
+	} else {
+		cp.ops.sourceLoaded(source, time.Now())
+		if wasFailing {
+			cp.logger.Info("source recovered: the fixed input is applied", "source", source)
+		}
 	}
 	return err == nil
 }

@@ -14,7 +14,8 @@ import (
 )
 
 // httpHandler serves the metrics port: /metrics (the xds registry),
-// /healthz and /status.
+// /healthz, /readyz, /status, /status/models/{model} and, with --pprof,
+// /debug/pprof/.
 func (cp *controlPlane) httpHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(cp.server.Registry(), promhttp.HandlerOpts{}))
@@ -27,6 +28,7 @@ func (cp *controlPlane) httpHandler() http.Handler {
 		enc.SetIndent("", "  ")
 		_ = enc.Encode(cp.status())
 	})
+	cp.registerOpsHandlers(mux)
 	return mux
 }
 

@@ -40,8 +40,8 @@
 // --exit-after=N counts inference requests: N are answered, and the next one
 // crashes the process (listeners and connections closed, no reply, no drain).
 //
-// Exit status: 0 after SIGTERM/SIGINT and a graceful drain, 1 when it cannot
-// start, 2 for bad flags, 3 when --exit-after crashed it.
+// Exit status: 0 after SIGTERM/SIGINT and a graceful drain, and for --help;
+// 1 when it cannot start, 2 for bad flags, 3 when --exit-after crashed it.
 package main
 
 import (
@@ -74,6 +74,9 @@ func main() {
 func run(args []string, stderr io.Writer) int {
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 	cfg, readyFile, err := parseFlags(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0 // the usage is printed
+	}
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return exitBadFlags

@@ -204,3 +204,10 @@ func TestBinaryReportsEveryBadFlag(t *testing.T) {
 		}
 	}
 }
+
+func TestHelpPrintsUsageAndExits0(t *testing.T) {
+	out, err := exec.Command(binary, "--help").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "-http-address") {
+		t.Errorf("modelsim --help: %v, output:\n%s\nwant exit 0 and the flags", err, out)
+	}
+}

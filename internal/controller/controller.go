@@ -325,6 +325,7 @@ func compareViews(a, b snapshot.View) int {
 func (c *Controller) takeInputs() (*topology.Fleet, *drpolicy.Policy, uint64, []string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	prevFleet, prevPolicy := c.fleet, c.policy
 	var changed []string
 	if c.pendingFleet != nil {
 		c.fleet = c.pendingFleet
@@ -337,6 +338,9 @@ func (c *Controller) takeInputs() (*topology.Fleet, *drpolicy.Policy, uint64, []
 	c.pendingFleet, c.pendingPolicy, c.status.Pending = nil, nil, false
 	if len(changed) > 0 {
 		c.inputGen++
+		c.cfg.Logger.Info("inputs changed; translating", append([]any{"inputs", changed,
+			"fleetVersion", c.status.FleetVersion, "policyVersion", c.status.PolicyVersion},
+			changeAttrs(prevFleet, c.fleet, prevPolicy, c.policy)...)...)
 	} else {
 		changed = []string{InputNewView}
 	}
@@ -352,8 +356,11 @@ func (c *Controller) apply(view snapshot.View, fleet *topology.Fleet, policy *dr
 	if err != nil {
 		c.srv.RecordRejected(xds.StageTranslate)
 		err = fmt.Errorf("translate: %w", err)
-	} else {
-		_, err = c.srv.SetView(view, r)
+	} else if changed, setErr := c.srv.SetView(view, r); setErr != nil {
+		err = setErr
+	} else if changed {
+		c.cfg.Logger.Info("view updated", "view", view.String(), "listeners", r.Versions.Listeners,
+			"routes", r.Versions.Routes, "clusters", r.Versions.Clusters, "endpoints", r.Versions.Endpoints)
 	}
 	c.record(view.String(), inputs, err)
 }
@@ -363,6 +370,9 @@ func (c *Controller) record(view string, inputs []string, err error) {
 	defer c.mu.Unlock()
 	c.status.Translations++
 	if err == nil {
+		if _, was := c.failing[view]; was {
+			c.cfg.Logger.Info("view recovered: its new snapshot is served", "view", view)
+		}
 		delete(c.failing, view)
 		return
 	}

@@ -1,0 +1,182 @@
+package main
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"text/tabwriter"
+
+	"github.com/inferxds/inferxds/drpolicy"
+	"github.com/inferxds/inferxds/snapshot"
+	"github.com/inferxds/inferxds/topology"
+)
+
+// modelStatus is GET /status/models/{model}: the model's instances in the
+// fleet the control plane serves (telemetry applied) and the EDS priority
+// each zone's proxies give them, translated on request from the current
+// fleet and policy, so zones without a connected proxy are shown too.
+type modelStatus struct {
+	Model string `json:"model"`
+	// Zones are the fleet's zones, the columns of Priorities.
+	Zones     []string         `json:"zones"`
+	Instances []instanceStatus `json:"instances"`
+}
+
+type instanceStatus struct {
+	Name    string `json:"name"`
+	Zone    string `json:"zone"`
+	Node    string `json:"node,omitempty"`
+	Address string `json:"address"`
+	Tier    string `json:"tier"`
+	Role    string `json:"role"`
+	Health  string `json:"health"`
+	Weight  uint32 `json:"weight"`
+	// Priorities is the instance's EDS priority as seen from each zone;
+	// a zone is absent when the instance is not an endpoint there.
+	Priorities map[string]uint32 `json:"priorities"`
+}
+
+// servedFleet is the fleet the controller translates: with telemetry
+// applied once scraping has published it.
+func (cp *controlPlane) servedFleet() *topology.Fleet {
+	if cp.telemetry != nil {
+		if f, version := cp.hub.Telemetry.Get(); version > 0 {
+			return f
+		}
+	}
+	f, _ := cp.hub.Fleet.Get()
+	return f
+}
+
+func (cp *controlPlane) serveModelStatus(w http.ResponseWriter, r *http.Request) {
+	model := r.PathValue("model")
+	pol, _ := cp.hub.Policy.Get()
+	doc, found, err := modelStatusOf(cp.servedFleet(), pol, model, cp.translateOptions())
+	switch {
+	case err != nil:
+		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": err.Error()})
+	case !found:
+		writeJSON(w, http.StatusNotFound, map[string]string{"error": fmt.Sprintf("model %q is neither in the policy nor in the fleet", model)})
+	default:
+		writeJSON(w, http.StatusOK, doc)
+	}
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+// modelStatusOf describes model; found is false when neither the policy
+// nor the fleet has it.
+func modelStatusOf(fleet *topology.Fleet, pol *drpolicy.Policy, model string, opts []snapshot.Option) (doc modelStatus, found bool, err error) {
+	doc = modelStatus{Model: model, Zones: []string{}, Instances: []instanceStatus{}}
+	for _, in := range fleet.Instances {
+		if in.Model == model {
+			doc.Instances = append(doc.Instances, newInstanceStatus(in))
+		}
+	}
+	inPolicy := slices.ContainsFunc(pol.Models, func(m drpolicy.Model) bool { return m.Name == model })
+	if !inPolicy && len(doc.Instances) == 0 {
+		return doc, false, nil
+	}
+	zones, err := translateZones(fleet, pol, opts)
+	if err != nil {
+		return doc, true, err
+	}
+	for _, z := range zones {
+		doc.Zones = append(doc.Zones, z.zone)
+		priorities := endpointPriorities(z.resources, snapshot.ClusterName(model))
+		for i := range doc.Instances {
+			if p, ok := priorities[doc.Instances[i].Name]; ok {
+				doc.Instances[i].Priorities[z.zone] = p
+			}
+		}
+	}
+	return doc, true, nil
+}
+
+func newInstanceStatus(in topology.Instance) instanceStatus {
+	return instanceStatus{
+		Name: in.Name, Zone: in.Zone, Node: in.Node, Address: fmt.Sprintf("%s:%d", in.Address, in.Port),
+		Tier: string(in.Tier), Role: string(in.Role), Health: string(in.Health), Weight: in.EffectiveWeight(),
+		Priorities: map[string]uint32{},
+	}
+}
+
+// endpointPriorities maps each endpoint of the cluster's load assignment,
+// by hostname (the instance name), to its priority.
+func endpointPriorities(r *snapshot.Resources, cluster string) map[string]uint32 {
+	out := map[string]uint32{}
+	for _, cla := range r.Endpoints {
+		if cla.GetClusterName() != cluster {
+			continue
+		}
+		for _, loc := range cla.GetEndpoints() {
+			for _, ep := range loc.GetLbEndpoints() {
+				out[ep.GetEndpoint().GetHostname()] = loc.GetPriority()
+			}
+		}
+	}
+	return out
+}
+
+func runModelStatus(ctx context.Context, w io.Writer, o statusOptions, model string) error {
+	doc, err := fetchModelStatus(ctx, o.metricsAddress, model)
+	if err != nil {
+		return err
+	}
+	return writeOutput(w, o.output, doc, func(tw *tabwriter.Writer) { modelTable(tw, doc) })
+}
+
+func fetchModelStatus(ctx context.Context, addr, model string) (modelStatus, error) {
+	u := "http://" + addr + "/status/models/" + url.PathEscape(model)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return modelStatus{}, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return modelStatus{}, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		var e struct{ Error string }
+		_ = json.NewDecoder(resp.Body).Decode(&e)
+		return modelStatus{}, fmt.Errorf("GET %s: %s: %s", u, resp.Status, e.Error)
+	}
+	var doc modelStatus
+	if err := json.NewDecoder(resp.Body).Decode(&doc); err != nil {
+		return modelStatus{}, fmt.Errorf("GET %s: %w", u, err)
+	}
+	return doc, nil
+}
+
+func modelTable(tw *tabwriter.Writer, doc modelStatus) {
+	fmt.Fprint(tw, "INSTANCE\tZONE\tNODE\tADDRESS\tTIER\tROLE\tHEALTH\tWEIGHT")
+	for _, z := range doc.Zones {
+		fmt.Fprint(tw, "\tP@"+z)
+	}
+	fmt.Fprintln(tw)
+	for _, in := range doc.Instances {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d", in.Name, in.Zone, cmp.Or(in.Node, "-"), in.Address, in.Tier, in.Role, in.Health, in.Weight)
+		for _, z := range doc.Zones {
+			p, ok := in.Priorities[z]
+			cell := "-"
+			if ok {
+				cell = strconv.FormatUint(uint64(p), 10)
+			}
+			fmt.Fprint(tw, "\t"+cell)
+		}
+		fmt.Fprintln(tw)
+	}
+}
