@@ -15,14 +15,14 @@ ENVOY_CACHE   ?= $(CURDIR)/.cache/envoy-$(ENVOY_VERSION)
 PROTOC_GEN_GO_VERSION      ?= v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION ?= v1.6.1
 
-.PHONY: run test test-unit test-rules test-e2e bench bench-envoy build lint proto tools-proto envoy clean
+.PHONY: run test test-unit test-rules test-e2e fuzz bench bench-envoy build lint proto tools-proto envoy clean
 
 ## run: serve xDS on 127.0.0.1:18000 from the embedded example policy and fleet.
 run:
 	$(GO) run ./cmd/inferxds serve
 
 ## test: every test with the race detector; the e2e suite prints its measurements.
-test: test-unit test-rules test-e2e
+test: test-unit fuzz test-rules test-e2e
 
 test-unit:
 	$(GO) test $(GOFLAGS) -race -count=1 $$($(GO) list ./... | grep -v /e2e)
@@ -33,6 +33,16 @@ test-rules:
 	command -v promtool >/dev/null || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends prometheus)
 	promtool check rules deploy/monitoring/alerts.yaml
 	cd deploy/monitoring && promtool test rules alerts_test.yaml
+
+## fuzz: run each loader's fuzz target for FUZZTIME (8 s; the three take under 40 s) from its committed
+## corpus (testdata/fuzz/<FuzzName>); a crash leaves its input there to keep.
+FUZZTIME ?= 8s
+FUZZ_TARGETS = ./drpolicy:FuzzParse ./topology:FuzzParseFleet ./topology/telemetry:FuzzParseText
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		echo "fuzz $${t#*:} ($${t%%:*}, $(FUZZTIME))"; \
+		$(GO) test $(GOFLAGS) -run '^$$' -fuzz "^$${t#*:}$$" -fuzztime $(FUZZTIME) "$${t%%:*}"; \
+	done
 
 test-e2e:
 	ENVOY_BIN="$$($(MAKE) -s envoy)" && export ENVOY_BIN && \

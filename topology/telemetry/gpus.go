@@ -2,6 +2,7 @@ package telemetry
 
 import (
 	"cmp"
+	"math"
 	"slices"
 	"strconv"
 
@@ -114,26 +115,41 @@ func (r *gpuReading) fault() (reason Reason, xid int64, ok bool) {
 // fill copies what the reading knows into g; fields it lacks keep the
 // fleet file's values.
 func (r *gpuReading) fill(g *topology.GPU) {
-	setFrom(r.values, metricGPUUtil, &g.UtilizationPct, func(v float64) float64 { return v })
+	setFrom(r.values, metricGPUUtil, &g.UtilizationPct, func(v float64) (float64, bool) { return v, v >= 0 && v <= 100 })
 	setFrom(r.values, metricFBUsed, &g.MemoryUsedMiB, toInt)
 	setFrom(r.values, metricLastXID, &g.LastXID, toInt)
 	setFrom(r.values, metricECCDBE, &g.ECCUncorrectable, toInt)
 	if free, ok := r.values[metricFBFree]; ok && g.MemoryTotalMiB == 0 {
-		g.MemoryTotalMiB = g.MemoryUsedMiB + toInt(free)
+		if n, ok := toInt(free); ok && n <= math.MaxInt64-g.MemoryUsedMiB {
+			g.MemoryTotalMiB = g.MemoryUsedMiB + n
+		}
 	}
 	if len(r.xidCounts) > 0 {
 		var total float64
 		for _, n := range r.xidCounts {
 			total += n
 		}
-		g.XIDErrors = toInt(total)
+		if n, ok := toInt(total); ok {
+			g.XIDErrors = n
+		}
 	}
 }
 
-func setFrom[T any](values map[string]float64, name string, field *T, convert func(float64) T) {
+// setFrom sets *field from the named value when convert accepts it: a value
+// no GPU can report (NaN, out of range) leaves the fleet file's value.
+func setFrom[T any](values map[string]float64, name string, field *T, convert func(float64) (T, bool)) {
 	if v, ok := values[name]; ok {
-		*field = convert(v)
+		if converted, ok := convert(v); ok {
+			*field = converted
+		}
 	}
 }
 
-func toInt(v float64) int64 { return int64(v) }
+// toInt converts a count or a size in MiB, refusing NaN, negative values and
+// what int64 cannot hold.
+func toInt(v float64) (int64, bool) {
+	if !(v >= 0 && v < math.MaxInt64) {
+		return 0, false
+	}
+	return int64(v), true
+}

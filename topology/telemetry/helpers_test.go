@@ -37,7 +37,7 @@ instances:
   - {name: other, model: llama, node: n2, gpus: [0], address: 127.0.0.1, port: 18004}
 `
 
-func parseFleet(t *testing.T, text string) *topology.Fleet {
+func parseFleet(t testing.TB, text string) *topology.Fleet {
 	t.Helper()
 	f, err := topology.ParseFleet("fleet.yaml", []byte(text))
 	if err != nil {
