@@ -92,6 +92,7 @@ type queueState struct {
 type placed struct {
 	placement Placement
 	slots     []int
+	adopted   bool // an instance already in the fleet (see Adopt)
 }
 
 // NewPool builds a pool from a validated fleet's GPUs. Hot instances mark

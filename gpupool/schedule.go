@@ -72,6 +72,8 @@ type Placement struct {
 	MemoryMiB int64
 	// Score is the mean placement score of the GPUs (0..100).
 	Score float64
+	// Instance names the fleet instance an adopted placement accounts for.
+	Instance string
 }
 
 // candidate is a node's best GPUs for a request.
@@ -271,6 +273,9 @@ func (p *Pool) unapply(rec placed) {
 func (p *Pool) charge(rec placed, sign int) {
 	pl := rec.placement
 	for _, s := range rec.slots {
+		if rec.adopted {
+			break // the fleet's reservations and hot models already count it
+		}
 		g := &p.gpus[s]
 		g.reserved += int64(sign) * pl.MemoryMiB
 		g.models[pl.Model] += sign

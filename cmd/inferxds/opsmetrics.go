@@ -49,7 +49,7 @@ func newOpsMetrics(reg prometheus.Registerer, cp *controlPlane, now time.Time) *
 		Name: "inferxds_last_applied_timestamp_seconds",
 		Help: "When the controller last translated a view (Unix seconds); 0 before the first.",
 	}, func() float64 { return unixSeconds(cp.ctrl.Status().LastApplied) })
-	reg.MustRegister(m.sourceSuccess, buildInfo, lastApplied, &fleetCollector{cp: cp})
+	reg.MustRegister(m.sourceSuccess, buildInfo, lastApplied, &fleetCollector{cp: cp}, tenantCollector{cp: cp})
 	for _, source := range []string{sourcePolicy, sourceFleet} {
 		m.sourceLoaded(source, now)
 		cp.hub.ReportSourceError(source, nil) // loaded at start-up: not failing

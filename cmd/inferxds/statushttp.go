@@ -41,6 +41,7 @@ type statusDocument struct {
 	LastError   *errorStatus            `json:"lastError,omitempty"`
 	Errors      []errorStatus           `json:"errors"`
 	Nodes       []xds.NodeStatus        `json:"nodes"`
+	Tenants     []tenantStatus          `json:"tenants,omitempty"`
 }
 
 type viewVersions struct {
@@ -68,6 +69,7 @@ func (cp *controlPlane) status() statusDocument {
 		LastApplied: ctrl.LastApplied,
 		Errors:      currentErrors(cp.hub.SourceErrors(), ctrl.Failing),
 		Nodes:       cp.server.Status(),
+		Tenants:     cp.tenantUsage(),
 	}
 	for view, v := range cp.server.ServedVersions() {
 		doc.Views[view.String()] = viewVersions(v)
