@@ -20,7 +20,13 @@ func (p *Policy) ApplyDefaults() {
 	if p.AZFailover != nil {
 		p.AZFailover.applyDefaults()
 	}
+	if p.TenantAuth != nil && p.TenantAuth.JWT != nil && p.TenantAuth.JWT.TenantClaim == "" {
+		p.TenantAuth.JWT.TenantClaim = DefaultTenantClaim
+	}
 }
+
+// DefaultTenantClaim is the JWT claim naming the caller's tenant.
+const DefaultTenantClaim = "tenant"
 
 func (m *Model) applyDefaults() {
 	if m.Priority == "" {

@@ -49,7 +49,7 @@ func load(fsys fs.FS, dir, shownDir string) (*Policy, error) {
 	if err != nil {
 		return nil, fmt.Errorf("policy directory %s: %w", shownDir, err)
 	}
-	var m merger
+	m := merger{fsys: fsys, dir: dir, shownDir: shownDir}
 	for _, name := range names {
 		shown := filepath.Join(shownDir, name)
 		data, err := fs.ReadFile(fsys, path.Join(dir, name))
@@ -93,10 +93,11 @@ func isPolicyFile(name string) bool {
 	return !strings.HasPrefix(name, ".") && (ext == ".yaml" || ext == ".yml")
 }
 
-// isPolicyEvent accepts changes to policy files and Kubernetes' "..data" swap.
+// isPolicyEvent accepts changes to policy files, to JSON files (a JWKS the
+// policy names) and Kubernetes' "..data" swap.
 func isPolicyEvent(name string) bool {
 	base := filepath.Base(name)
-	return isPolicyFile(base) || strings.HasPrefix(base, "..")
+	return isPolicyFile(base) || filepath.Ext(base) == ".json" || strings.HasPrefix(base, "..")
 }
 
 // merger builds one policy from several files, remembering where each model,
@@ -105,6 +106,10 @@ type merger struct {
 	policy  Policy
 	sources sources
 	errs    []error
+	// fsys and dir hold the files policy files name (a JWKS); shownDir is
+	// dir as messages show it. Parse has none.
+	fsys          fs.FS
+	dir, shownDir string
 }
 
 func (m *merger) add(file string, data []byte) {
@@ -118,6 +123,9 @@ func (m *merger) add(file string, data []byte) {
 	for i := range part.Tenants {
 		m.policy.Tenants = append(m.policy.Tenants, part.Tenants[i])
 		m.sources.tenants = append(m.sources.tenants, origin{doc, i})
+	}
+	if part.TenantAuth != nil {
+		m.addTenantAuth(doc, part.TenantAuth)
 	}
 	if part.AZFailover == nil {
 		return
@@ -146,6 +154,41 @@ func explicitZeros(doc *yamlpos.Document, a *AZFailover) error {
 	return pr.Err()
 }
 
+// addTenantAuth takes the file's tenantAuth, defined once, and reads the
+// JWKS file it names.
+func (m *merger) addTenantAuth(doc *yamlpos.Document, a *TenantAuth) {
+	pr := fielderr.NewProblems(doc)
+	defer func() { m.errs = append(m.errs, pr.Err()) }()
+	if first := m.sources.tenantAuth; first != nil {
+		pr.Add("tenantAuth", "tenantAuth is already defined at %s; define it once", first.Locate("tenantAuth"))
+		return
+	}
+	m.policy.TenantAuth, m.sources.tenantAuth = a, doc
+	j := a.JWT
+	if j == nil || j.JWKSFile == "" {
+		return
+	}
+	switch {
+	case j.JWKS != "":
+		pr.Add("tenantAuth.jwt.jwks", "set either jwks or jwksFile, not both")
+	case m.fsys == nil:
+		pr.Add("tenantAuth.jwt.jwksFile", "names a file in the policy directory; load the directory, not one file")
+	case !fs.ValidPath(j.JWKSFile) || strings.Contains(j.JWKSFile, "/"):
+		pr.Add("tenantAuth.jwt.jwksFile", "must name a file directly in the policy directory (got %q)", j.JWKSFile)
+	default:
+		data, err := fs.ReadFile(m.fsys, path.Join(m.dir, j.JWKSFile))
+		if err != nil {
+			pr.Add("tenantAuth.jwt.jwksFile", "reading %s: %v", filepath.Join(m.shownDir, j.JWKSFile), errors.Unwrap(err))
+			return
+		}
+		if err := checkJWKS(string(data)); err != nil {
+			pr.Add("tenantAuth.jwt.jwksFile", "%s: %v", filepath.Join(m.shownDir, j.JWKSFile), err)
+			return
+		}
+		j.JWKS = string(data)
+	}
+}
+
 func (m *merger) result() (*Policy, error) {
 	m.policy.ApplyDefaults()
 	m.errs = append(m.errs, m.policy.check(&m.sources))
@@ -163,8 +206,8 @@ type origin struct {
 }
 
 type sources struct {
-	models, tenants []origin
-	azFailover      *yamlpos.Document
+	models, tenants        []origin
+	azFailover, tenantAuth *yamlpos.Document
 }
 
 // Locate maps a field of the merged policy ("models[4].rto") to the file
@@ -172,6 +215,9 @@ type sources struct {
 func (s *sources) Locate(field string) fielderr.Place {
 	if strings.HasPrefix(field, "az_failover") && s.azFailover != nil {
 		return s.azFailover.Locate(field)
+	}
+	if strings.HasPrefix(field, "tenantAuth") && s.tenantAuth != nil {
+		return s.tenantAuth.Locate(field)
 	}
 	section, rest, _ := strings.Cut(field, "[")
 	index, tail, _ := strings.Cut(rest, "]")

@@ -6,13 +6,19 @@
 // checked, so consumers (the translator, the DR planner) read it as is.
 package drpolicy
 
-import "time"
+import (
+	"slices"
+	"time"
+)
 
 // Policy is the whole policy directory, merged.
 type Policy struct {
 	Models     []Model     `json:"models" yaml:"models"`
 	AZFailover *AZFailover `json:"az_failover,omitempty" yaml:"az_failover,omitempty"`
 	Tenants    []Tenant    `json:"tenants,omitempty" yaml:"tenants,omitempty"`
+	// TenantAuth identifies callers on the Envoy data path; without it the
+	// tenants share the GPU pool but the data path does not tell them apart.
+	TenantAuth *TenantAuth `json:"tenantAuth,omitempty" yaml:"tenantAuth,omitempty"`
 }
 
 // Criticality ranks models for recovery order and standby budgets.
@@ -146,6 +152,44 @@ type Tenant struct {
 	GPUQuota    int        `json:"gpuQuota,omitempty" yaml:"gpuQuota,omitempty"`
 	Reclaimable bool       `json:"reclaimable,omitempty" yaml:"reclaimable,omitempty"`
 	RateLimit   *RateLimit `json:"rateLimit,omitempty" yaml:"rateLimit,omitempty"`
+	// Models are other tenants' models this tenant may also call; it may
+	// always call its own (tenant: <name>) and the shared ones (no tenant).
+	Models []string `json:"models,omitempty" yaml:"models,omitempty"`
+	// ConcurrencyShare is the percentage (1..100) of each model's
+	// maxRequests circuit-breaker budget the tenant's requests may hold at
+	// once through Envoy; 0 leaves the tenant on the model's shared budget.
+	ConcurrencyShare uint32 `json:"concurrencyShare,omitempty" yaml:"concurrencyShare,omitempty"`
+}
+
+// TenantAuth says how Envoy identifies a caller's tenant.
+type TenantAuth struct {
+	JWT *JWTAuth `json:"jwt,omitempty" yaml:"jwt,omitempty"`
+}
+
+// JWTAuth verifies a bearer JWT (Authorization: Bearer <token>) and reads
+// the tenant from one of its claims.
+type JWTAuth struct {
+	Issuer    string   `json:"issuer" yaml:"issuer"`
+	Audiences []string `json:"audiences,omitempty" yaml:"audiences,omitempty"`
+	// TenantClaim names the string claim holding the tenant; default
+	// "tenant".
+	TenantClaim string `json:"tenantClaim,omitempty" yaml:"tenantClaim,omitempty"`
+	// JWKSFile is a JSON Web Key Set file in the policy directory; Load
+	// reads it into JWKS. A policy built in code sets JWKS directly.
+	JWKSFile string `json:"jwksFile,omitempty" yaml:"jwksFile,omitempty"`
+	JWKS     string `json:"jwks,omitempty" yaml:"jwks,omitempty"`
+}
+
+// Tenancy reports whether the data path identifies tenants: the policy
+// declares tenants and a way to authenticate them.
+func (p *Policy) Tenancy() bool {
+	return len(p.Tenants) > 0 && p.TenantAuth != nil && p.TenantAuth.JWT != nil
+}
+
+// MayCall reports whether tenant t may call model m: its own, a shared one,
+// or one it lists.
+func (t *Tenant) MayCall(m *Model) bool {
+	return m.Tenant == "" || m.Tenant == t.Name || slices.Contains(t.Models, m.Name)
 }
 
 // RateLimit is a token bucket applied per tenant.

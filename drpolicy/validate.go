@@ -1,6 +1,8 @@
 package drpolicy
 
 import (
+	"encoding/json"
+	"errors"
 	"fmt"
 	"regexp"
 	"slices"
@@ -41,7 +43,10 @@ func (p *Policy) check(loc fielderr.Locator) error {
 	tenants := pr.Names("tenant", "tenants[%d].name", tenantNames(p.Tenants), names.Validate)
 	models := pr.Names("model", "models[%d].name", modelNames(p.Models), names.Validate)
 	for i := range p.Tenants {
-		p.Tenants[i].check(pr, fmt.Sprintf("tenants[%d]", i))
+		p.Tenants[i].check(pr, fmt.Sprintf("tenants[%d]", i), models)
+	}
+	if p.TenantAuth != nil {
+		p.TenantAuth.check(pr, "tenantAuth", len(p.Tenants))
 	}
 	for i := range p.Models {
 		p.Models[i].check(pr, fmt.Sprintf("models[%d]", i), models, tenants)
@@ -181,12 +186,68 @@ func (m *Mirror) check(pr *fielderr.Problems, at, self string, models map[string
 	percent(pr, at+".percent", m.Percent)
 }
 
-func (t *Tenant) check(pr *fielderr.Problems, at string) {
+func (t *Tenant) check(pr *fielderr.Problems, at string, models map[string]bool) {
 	nonNegative(pr, at+".weight", t.Weight)
 	nonNegative(pr, at+".gpuQuota", t.GPUQuota)
 	if t.RateLimit != nil && t.RateLimit.RequestsPerSecond == 0 {
 		pr.Add(at+".rateLimit.requestsPerSecond", "must be positive")
 	}
+	for i, m := range t.Models {
+		if !models[m] {
+			pr.Add(fmt.Sprintf("%s.models[%d]", at, i), "model %q is not defined", m)
+		}
+	}
+	if t.ConcurrencyShare > 100 {
+		pr.Add(at+".concurrencyShare", "must be a percentage between 1 and 100 (got %d)", t.ConcurrencyShare)
+	}
+}
+
+func (a *TenantAuth) check(pr *fielderr.Problems, at string, tenants int) {
+	if a.JWT == nil {
+		pr.Add(at+".jwt", "is required")
+		return
+	}
+	if tenants == 0 {
+		pr.Add(at, "needs tenants to identify; none are defined")
+	}
+	j, at := a.JWT, at+".jwt"
+	if j.Issuer == "" {
+		pr.Add(at+".issuer", "is required")
+	}
+	if !jwtClaimPattern.MatchString(j.TenantClaim) {
+		pr.Add(at+".tenantClaim", "must be a claim name of letters, digits, '_' or '-' (got %q)", j.TenantClaim)
+	}
+	field := at + ".jwks"
+	if j.JWKSFile != "" {
+		field = at + ".jwksFile"
+	}
+	if j.JWKS == "" {
+		pr.Add(field, "is required: a JSON Web Key Set (jwksFile names one in the policy directory)")
+	} else if err := checkJWKS(j.JWKS); err != nil {
+		pr.Add(field, "%v", err)
+	}
+}
+
+var jwtClaimPattern = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+
+// checkJWKS accepts a JSON Web Key Set whose keys all name their type, as
+// Envoy requires; it does not check the key material.
+func checkJWKS(text string) error {
+	var set struct {
+		Keys []map[string]any `json:"keys"`
+	}
+	if err := json.Unmarshal([]byte(text), &set); err != nil {
+		return fmt.Errorf("not a JSON Web Key Set: %v", err)
+	}
+	if len(set.Keys) == 0 {
+		return errors.New("the JSON Web Key Set has no keys")
+	}
+	for i, k := range set.Keys {
+		if kty, _ := k["kty"].(string); kty == "" {
+			return fmt.Errorf("key %d of the JSON Web Key Set has no kty", i)
+		}
+	}
+	return nil
 }
 
 func (a *AZFailover) check(pr *fielderr.Problems, at string) {
