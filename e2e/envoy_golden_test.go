@@ -341,10 +341,15 @@ func (c goldenCase) checkClusters(t *testing.T, got map[string]*clusterv3.Cluste
 	var want []string
 	for _, m := range c.policy.Models {
 		want = append(want, snapshot.ClusterName(m.Name))
+		for _, tenant := range c.policy.Tenants {
+			if c.policy.Tenancy() && tenant.ConcurrencyShare > 0 && tenant.MayCall(&m) {
+				want = append(want, snapshot.TenantClusterName(m.Name, tenant.Name))
+			}
+		}
 	}
 	slices.Sort(want)
 	if !slices.Equal(names, want) {
-		t.Errorf("Envoy's dynamic clusters = %v; the policy's models are %v", names, want)
+		t.Errorf("Envoy's dynamic clusters = %v; the policy's models and tenants' shares make %v", names, want)
 	}
 	for _, w := range c.clusters {
 		if diff := cmp.Diff(w, got[w.GetName()], protocmp.Transform()); diff != "" {

@@ -16,19 +16,21 @@ const (
 )
 
 // buildListeners returns the API listener for gRPC proxyless clients and the
-// socket listener for Envoy, in name order.
-func buildListeners(o Options) []*listenerv3.Listener {
-	return []*listenerv3.Listener{apiListener(), socketListener(o)}
+// socket listener for Envoy, in name order. Only the socket listener
+// enforces tenancy (nil: none).
+func buildListeners(o Options, ten *tenancy) []*listenerv3.Listener {
+	return []*listenerv3.Listener{apiListener(), socketListener(o, ten)}
 }
 
-func socketListener(o Options) *listenerv3.Listener {
+func socketListener(o Options, ten *tenancy) *listenerv3.Listener {
+	filters := append(ten.filters(), jsonToMetadataFilter())
 	return &listenerv3.Listener{
 		Name:    SocketListenerName,
 		Address: socketAddress(o.ListenAddress, o.ListenPort),
 		FilterChains: []*listenerv3.FilterChain{{
 			Filters: []*listenerv3.Filter{{
 				Name:       hcmFilterName,
-				ConfigType: &listenerv3.Filter_TypedConfig{TypedConfig: mustAny(httpConnectionManager(SocketListenerName, jsonToMetadataFilter()))},
+				ConfigType: &listenerv3.Filter_TypedConfig{TypedConfig: mustAny(httpConnectionManager(SocketListenerName, filters...))},
 			}},
 		}},
 	}

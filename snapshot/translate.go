@@ -61,7 +61,8 @@ func NewTranslator(opts ...Option) *Translator {
 // listenerSet is every listener, validated and digested once; a view takes
 // the ones its client kind carries.
 type listenerSet struct {
-	listeners []*listenerv3.Listener
+	tenancyKey []byte
+	listeners  []*listenerv3.Listener
 	sums      []digest
 	err       error
 }
@@ -82,6 +83,7 @@ type modelEntry struct {
 
 type policyPart struct {
 	model      string
+	tenant     string // the model's owner, for tenancy routes
 	key        []byte // appendCanonical of the model's policy
 	cluster    *clusterv3.Cluster
 	routes     []*routev3.Route
@@ -100,7 +102,11 @@ type endpointPart struct {
 // parts; the same parts (by identity) give the same configuration, the same
 // clusters and load-assignment names, and so the same reference check.
 type routeEntry struct {
-	parts   []*policyPart
+	parts      []*policyPart
+	tenancyKey []byte
+	// tenantClusters are the tenants' copies of the models' clusters.
+	tenantClusters []*clusterv3.Cluster
+	tenantSums     []digest
 	config  *routev3.RouteConfiguration
 	sum     digest
 	hex     string
@@ -138,7 +144,7 @@ func (t *Translator) TranslateView(fleet *topology.Fleet, pol *drpolicy.Policy, 
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	return t.assemble(gc, entries, view.Client)
+	return t.assemble(gc, entries, view.Client, newTenancy(pol))
 }
 
 // Forget drops what the Translator keeps for zone, once no view of it is
@@ -302,7 +308,7 @@ func newPolicyPart(m *drpolicy.Model, key []byte) (*policyPart, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &policyPart{model: m.Name, key: key, cluster: c, routes: modelRoutes(*m), clusterSum: sum, clusterHex: sum.String()}, nil
+	return &policyPart{model: m.Name, tenant: m.Tenant, key: key, cluster: c, routes: modelRoutes(*m), clusterSum: sum, clusterHex: sum.String()}, nil
 }
 
 // checkModel rejects settings the builders cannot express faithfully.
@@ -343,9 +349,9 @@ func newEndpointPart(cluster string, eps []endpointInput) (*endpointPart, error)
 // listeners and the route configuration, checks references and computes
 // versions. Every part was validated when it was built, so the result is
 // marked validated.
-func (t *Translator) assemble(gc *groupCache, entries []*modelEntry, client Client) (*Resources, error) {
-	ls := t.listenerSet()
-	rt := gc.routeEntry(entries)
+func (t *Translator) assemble(gc *groupCache, entries []*modelEntry, client Client, ten *tenancy) (*Resources, error) {
+	ls := t.listenerSet(ten)
+	rt := gc.routeEntry(entries, ten)
 	if err := errors.Join(ls.err, rt.err); err != nil {
 		return nil, err
 	}
@@ -367,6 +373,11 @@ func (t *Translator) assemble(gc *groupCache, entries []*modelEntry, client Clie
 		r.Digests.Clusters[i], r.Digests.Endpoints[i] = e.policy.clusterHex, e.endpoints.hex
 		clusters.add(e.policy.cluster.GetName(), e.policy.clusterSum)
 		endpoints.add(e.endpoints.cla.GetClusterName(), e.endpoints.sum)
+	}
+	for i, c := range rt.tenantClusters {
+		r.Clusters = append(r.Clusters, c)
+		r.Digests.Clusters = append(r.Digests.Clusters, rt.tenantSums[i].String())
+		clusters.add(c.GetName(), rt.tenantSums[i])
 	}
 	if !rt.checked {
 		// Checked with every listener, so the result holds for each view.
@@ -393,12 +404,12 @@ func (t *Translator) assemble(gc *groupCache, entries []*modelEntry, client Clie
 	return r, nil
 }
 
-// listenerSet builds the listeners once: they depend on the options only.
-func (t *Translator) listenerSet() *listenerSet {
-	if t.listeners != nil {
+// listenerSet builds the listeners once for the options and each tenancy.
+func (t *Translator) listenerSet(ten *tenancy) *listenerSet {
+	if t.listeners != nil && bytes.Equal(t.listeners.tenancyKey, ten.keyOf()) {
 		return t.listeners
 	}
-	ls := &listenerSet{listeners: buildListeners(t.opts)}
+	ls := &listenerSet{tenancyKey: ten.keyOf(), listeners: buildListeners(t.opts, ten)}
 	var errs []error
 	for _, l := range ls.listeners {
 		errs = append(errs, validateResource("listener", l.GetName(), l))
@@ -413,28 +424,32 @@ func (t *Translator) listenerSet() *listenerSet {
 
 // routeEntry returns the route configuration for the entries' routes,
 // rebuilding it only when some model's policy part changed.
-func (gc *groupCache) routeEntry(entries []*modelEntry) *routeEntry {
+func (gc *groupCache) routeEntry(entries []*modelEntry, ten *tenancy) *routeEntry {
 	parts := make([]*policyPart, len(entries))
 	for i, e := range entries {
 		parts[i] = e.policy
 	}
-	if gc.routes != nil && slices.Equal(gc.routes.parts, parts) {
+	if gc.routes != nil && slices.Equal(gc.routes.parts, parts) && bytes.Equal(gc.routes.tenancyKey, ten.keyOf()) {
 		return gc.routes
 	}
 	routes := make([]*routev3.Route, 0, 3*len(parts)+2)
 	models := make([]string, len(parts))
+	entry := &routeEntry{parts: parts, tenancyKey: ten.keyOf()}
+	var errs []error
 	for i, p := range parts {
-		routes = append(routes, p.routes...)
+		owner := &drpolicy.Model{Name: p.model, Tenant: p.tenant}
+		routes = append(routes, ten.routes(owner, p.routes)...)
 		models[i] = p.model
+		for _, c := range ten.clusters(owner, p.cluster) {
+			sum, err := digestOf(c)
+			errs = append(errs, validateResource("cluster", c.GetName(), c), err)
+			entry.tenantClusters, entry.tenantSums = append(entry.tenantClusters, c), append(entry.tenantSums, sum)
+		}
 	}
 	rc := routeConfiguration(append(routes, openAIFallbackRoutes(models)...))
 	sum, err := digestOf(rc)
-	gc.routes = &routeEntry{
-		parts:  parts,
-		config: rc,
-		sum:    sum,
-		hex:    sum.String(),
-		err:    errors.Join(validateResource("route configuration", rc.GetName(), rc), err),
-	}
+	entry.config, entry.sum, entry.hex = rc, sum, sum.String()
+	entry.err = errors.Join(append(errs, validateResource("route configuration", rc.GetName(), rc), err)...)
+	gc.routes = entry
 	return gc.routes
 }
