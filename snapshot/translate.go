@@ -63,8 +63,8 @@ func NewTranslator(opts ...Option) *Translator {
 type listenerSet struct {
 	tenancyKey []byte
 	listeners  []*listenerv3.Listener
-	sums      []digest
-	err       error
+	sums       []digest
+	err        error
 }
 
 type groupCache struct {
@@ -107,12 +107,12 @@ type routeEntry struct {
 	// tenantClusters are the tenants' copies of the models' clusters.
 	tenantClusters []*clusterv3.Cluster
 	tenantSums     []digest
-	config  *routev3.RouteConfiguration
-	sum     digest
-	hex     string
-	err     error
-	checked bool
-	refErr  error
+	config         *routev3.RouteConfiguration
+	sum            digest
+	hex            string
+	err            error
+	checked        bool
+	refErr         error
 }
 
 // Translate is the package-level Translate, reusing what it can.
