@@ -131,6 +131,8 @@ func (t *tenancy) jwtAuthn() *jwtauthnv3.JwtAuthentication {
 			}},
 			PayloadInMetadata: jwtPayloadKey,
 			ClaimToHeaders:    []*jwtauthnv3.JwtClaimToHeader{{HeaderName: TenantHeader, ClaimName: t.jwt.TenantClaim}},
+			// The routes match the header it sets: pick the route again.
+			ClearRouteCache: true,
 		}},
 		Rules: []*jwtauthnv3.RequirementRule{{
 			Match: &routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_Prefix{Prefix: "/"}},
