@@ -9,6 +9,7 @@ import (
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	mutationrulesv3 "github.com/envoyproxy/go-control-plane/envoy/config/common/mutation_rules/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	rbacconfigv3 "github.com/envoyproxy/go-control-plane/envoy/config/rbac/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	ratelimitv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/common/ratelimit/v3"
@@ -268,6 +269,15 @@ func withTenantMatch(r *routev3.Route, name string, value *matcherv3.StringMatch
 	return tr
 }
 
+// tenantLoadAssignment is a copy of a model's load assignment for one of
+// its tenant clusters, with its digest.
+func tenantLoadAssignment(cla *endpointv3.ClusterLoadAssignment, cluster string) (*endpointv3.ClusterLoadAssignment, digest, error) {
+	tcla := proto.Clone(cla).(*endpointv3.ClusterLoadAssignment)
+	tcla.ClusterName = cluster
+	sum, err := digestOf(tcla)
+	return tcla, sum, err
+}
+
 // clusters are the tenant copies of a model's cluster: its settings, and a
 // maxRequests budget of the tenant's share of the model's (at least 1).
 func (t *tenancy) clusters(m *drpolicy.Model, c *clusterv3.Cluster) []*clusterv3.Cluster {
@@ -282,6 +292,9 @@ func (t *tenancy) clusters(m *drpolicy.Model, c *clusterv3.Cluster) []*clusterv3
 		}
 		tc := proto.Clone(c).(*clusterv3.Cluster)
 		tc.Name = TenantClusterName(m.Name, tenant.Name)
+		// Its own load assignment: Envoy does not reliably warm a second
+		// cluster on a load assignment another cluster already watches.
+		tc.EdsClusterConfig.ServiceName = tc.Name
 		thresholds := tc.GetCircuitBreakers().GetThresholds()
 		if len(thresholds) == 0 {
 			tc.CircuitBreakers = &clusterv3.CircuitBreakers{Thresholds: []*clusterv3.CircuitBreakers_Thresholds{{}}}

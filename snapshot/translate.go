@@ -104,9 +104,11 @@ type endpointPart struct {
 type routeEntry struct {
 	parts      []*policyPart
 	tenancyKey []byte
-	// tenantClusters are the tenants' copies of the models' clusters.
+	// tenantClusters are the tenants' copies of the models' clusters;
+	// tenantParts index, for each, the part (and entry) of its model.
 	tenantClusters []*clusterv3.Cluster
 	tenantSums     []digest
+	tenantParts    []int
 	config         *routev3.RouteConfiguration
 	sum            digest
 	hex            string
@@ -378,6 +380,13 @@ func (t *Translator) assemble(gc *groupCache, entries []*modelEntry, client Clie
 		r.Clusters = append(r.Clusters, c)
 		r.Digests.Clusters = append(r.Digests.Clusters, rt.tenantSums[i].String())
 		clusters.add(c.GetName(), rt.tenantSums[i])
+		cla, sum, err := tenantLoadAssignment(entries[rt.tenantParts[i]].endpoints.cla, c.GetName())
+		if err != nil {
+			return nil, err
+		}
+		r.Endpoints = append(r.Endpoints, cla)
+		r.Digests.Endpoints = append(r.Digests.Endpoints, sum.String())
+		endpoints.add(cla.GetClusterName(), sum)
 	}
 	if !rt.checked {
 		// Checked with every listener, so the result holds for each view.
@@ -444,6 +453,7 @@ func (gc *groupCache) routeEntry(entries []*modelEntry, ten *tenancy) *routeEntr
 			sum, err := digestOf(c)
 			errs = append(errs, validateResource("cluster", c.GetName(), c), err)
 			entry.tenantClusters, entry.tenantSums = append(entry.tenantClusters, c), append(entry.tenantSums, sum)
+			entry.tenantParts = append(entry.tenantParts, i)
 		}
 	}
 	rc := routeConfiguration(append(routes, openAIFallbackRoutes(models)...))
