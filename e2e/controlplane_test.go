@@ -58,11 +58,16 @@ func (cp *controlPlane) writePolicy(t testing.TB, policy string) {
 
 func (cp *controlPlane) writeFleet(t testing.TB, fleet topology.Fleet) {
 	t.Helper()
+	writeFileAtomic(t, cp.fleetPath, marshalFleet(t, fleet))
+}
+
+func marshalFleet(t testing.TB, fleet topology.Fleet) []byte {
+	t.Helper()
 	data, err := yaml.Marshal(fleet)
 	if err != nil {
 		t.Fatal(err)
 	}
-	writeFileAtomic(t, cp.fleetPath, data)
+	return data
 }
 
 // status fetches the /status document from the metrics port.
