@@ -33,12 +33,14 @@ type config struct {
 	ScrapeTimeout       time.Duration `mapstructure:"scrapeTimeout"`
 	TelemetryStaleAfter time.Duration `mapstructure:"telemetryStaleAfter"`
 	WeightMinInterval   time.Duration `mapstructure:"weightMinInterval"`
+
+	securityConfig `mapstructure:",squash"`
 }
 
 // setting ties a flag to its key in the config file.
 type setting struct{ flag, key string }
 
-var settings = []setting{
+var settings = append([]setting{
 	{"policy-dir", "policyDir"},
 	{"fleet", "fleet"},
 	{"xds-address", "xdsAddress"},
@@ -52,7 +54,7 @@ var settings = []setting{
 	{"scrape-timeout", "scrapeTimeout"},
 	{"telemetry-stale-after", "telemetryStaleAfter"},
 	{"weight-min-interval", "weightMinInterval"},
-}
+}, securitySettings...)
 
 const (
 	envPrefix  = "INFERXDS_"
