@@ -92,6 +92,10 @@ func TestGRPCClientOverMutualTLS(t *testing.T) {
 	}
 
 	foreign := testpki.NewCA(t, "foreign")
+	stranger := dialBootstrap(t, cp.bootstrap(t, nodeID, "az-1", append([]string{"--grpc"}, tlsArgs(ca, nodeCert(foreign, nodeID, "az-1"))...)...))
+	if _, err := stranger.call(t.Context(), tlsModel); err == nil {
+		t.Error("a client presenting a foreign CA's certificate was routed")
+	}
 	out := dumpFails(t, cp, nodeID, "az-1", tlsArgs(ca, nodeCert(foreign, nodeID, "az-1")))
 	// The server ends the handshake; the client sees that as a TLS alert or
 	// a closed connection, depending on timing.

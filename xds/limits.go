@@ -47,14 +47,14 @@ const (
 )
 
 func (l Limits) withDefaults() Limits {
-	l.MaxNodeBytes = cmpOrDefault(l.MaxNodeBytes, DefaultMaxNodeBytes)
-	l.MaxStreamsPerConnection = cmpOrDefault(l.MaxStreamsPerConnection, DefaultMaxStreamsPerConnection)
-	l.MaxConnectionsPerIdentity = cmpOrDefault(l.MaxConnectionsPerIdentity, DefaultMaxConnectionsPerIdentity)
-	l.LogEvery = cmpOrDefault(l.LogEvery, DefaultLogEvery)
+	l.MaxNodeBytes = orDefault(l.MaxNodeBytes, DefaultMaxNodeBytes)
+	l.MaxStreamsPerConnection = orDefault(l.MaxStreamsPerConnection, DefaultMaxStreamsPerConnection)
+	l.MaxConnectionsPerIdentity = orDefault(l.MaxConnectionsPerIdentity, DefaultMaxConnectionsPerIdentity)
+	l.LogEvery = orDefault(l.LogEvery, DefaultLogEvery)
 	return l
 }
 
-func cmpOrDefault[T int | time.Duration](v, def T) T {
+func orDefault[T int | time.Duration](v, def T) T {
 	if v <= 0 {
 		return def
 	}
@@ -186,11 +186,13 @@ func (s *guardedStream) RecvMsg(m any) error {
 	if err := s.ServerStream.RecvMsg(m); err != nil {
 		return err
 	}
-	switch m.(type) {
-	case *discoveryv3.DiscoveryRequest, *discoveryv3.DeltaDiscoveryRequest:
-		return s.check(m.(interface{ GetNode() *corev3.Node }).GetNode())
+	switch req := m.(type) {
+	case *discoveryv3.DiscoveryRequest:
+		return s.check(req.GetNode())
+	case *discoveryv3.DeltaDiscoveryRequest:
+		return s.check(req.GetNode())
 	}
-	return nil
+	return nil // another service's message (CSDS, for one): not a node's request
 }
 
 // check admits a request's node. Requests after the first may omit it
