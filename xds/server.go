@@ -91,6 +91,9 @@ func (c ServerConfig) withDefaults() ServerConfig {
 		c.MaxConcurrentStreams = 128
 	}
 	c.Limits = c.Limits.withDefaults()
+	// Streams beyond HTTP/2's limit wait in the client unseen; room above
+	// MaxStreamsPerConnection lets the guard refuse them with a status.
+	c.MaxConcurrentStreams = max(c.MaxConcurrentStreams, uint32(2*c.Limits.MaxStreamsPerConnection))
 	return c
 }
 
