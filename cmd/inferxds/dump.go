@@ -8,7 +8,6 @@ import (
 
 	"github.com/spf13/cobra"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 )
 
 // dumpQuiet is how long dump waits for more after every subscribed type has
@@ -21,6 +20,7 @@ type dumpOptions struct {
 	zone       string
 	delta      bool
 	timeout    time.Duration
+	tls        clientTLSFiles
 }
 
 func newDumpCommand() *cobra.Command {
@@ -39,6 +39,7 @@ func newDumpCommand() *cobra.Command {
 	f.StringVar(&o.zone, "zone", "", "locality zone to present (selects the node group)")
 	f.BoolVar(&o.delta, "delta", false, "use incremental (Delta) ADS instead of state-of-the-world")
 	f.DurationVar(&o.timeout, "timeout", 5*time.Second, "give up after this long")
+	addClientTLSFlags(f, &o.tls)
 	for _, name := range []string{"xds-address", "node-id", "zone"} {
 		_ = cmd.MarkFlagRequired(name)
 	}
@@ -48,7 +49,11 @@ func newDumpCommand() *cobra.Command {
 func runDump(ctx context.Context, w io.Writer, o dumpOptions) error {
 	ctx, cancel := context.WithTimeout(ctx, o.timeout)
 	defer cancel()
-	conn, err := grpc.NewClient(o.xdsAddress, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	creds, err := o.tls.credentials()
+	if err != nil {
+		return err
+	}
+	conn, err := grpc.NewClient(o.xdsAddress, grpc.WithTransportCredentials(creds))
 	if err != nil {
 		return err
 	}
