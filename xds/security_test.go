@@ -23,13 +23,14 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/structpb"
 
+	"github.com/inferxds/inferxds/internal/testlog"
 	"github.com/inferxds/inferxds/internal/testpki"
 )
 
 const testTrustDomain = "test.inferxds"
 
 // mtlsServer serves over mutual TLS with identity checks, from a fresh CA.
-func mtlsServer(t *testing.T, logs *syncBuffer) (*Server, string, *testpki.CA, TLSFiles) {
+func mtlsServer(t *testing.T, logs *testlog.Buffer) (*Server, string, *testpki.CA, TLSFiles) {
 	t.Helper()
 	ca := testpki.NewCA(t, "inferxds-test")
 	server := ca.Server("server")
@@ -109,7 +110,7 @@ func peerSerial(t *testing.T, addr string, cfg *tls.Config) string {
 // server's certificate is replaced on disk; the next connection is handed
 // the new one, while a stream opened before keeps receiving pushes.
 func TestRotatedCertificateServesNewConnectionsAndKeepsOldStreams(t *testing.T) {
-	var logs syncBuffer
+	var logs testlog.Buffer
 	srv, addr, ca, _ := mtlsServer(t, &logs)
 	fleet := testFleet()
 	setViews(t, srv, fleet, "az-1")
@@ -142,7 +143,7 @@ func TestRotatedCertificateServesNewConnectionsAndKeepsOldStreams(t *testing.T) 
 // URI, and a certificate of another CA are all refused, and each refusal
 // is counted by reason and logged once per identity.
 func TestNodeMustMatchItsCertificate(t *testing.T) {
-	var logs syncBuffer
+	var logs testlog.Buffer
 	srv, addr, ca, _ := mtlsServer(t, &logs)
 	setViews(t, srv, testFleet(), "az-1", "az-2")
 	proxy1 := adsClientWith(t, addr, credentials.NewTLS(clientTLS(t, ca, ca.Client("proxy-1", NodeURI(testTrustDomain, "az-1", "proxy-1")))))
@@ -185,7 +186,7 @@ func TestNodeMustMatchItsCertificate(t *testing.T) {
 // zone reaches a metric label, and nothing is left once they close.
 func TestMadeUpZonesLeaveNoPerZoneState(t *testing.T) {
 	const conns, streamsPerConn = 125, DefaultMaxStreamsPerConnection
-	var logs syncBuffer
+	var logs testlog.Buffer
 	srv, addr := startServer(t, ServerConfig{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	srv.SetZones([]string{"az-1"})
 	setViews(t, srv, testFleet(), "", "az-1")
@@ -289,7 +290,7 @@ func TestOversizedNodeIsRefused(t *testing.T) {
 // counted 500 times and logged once per LogEvery.
 func TestRepeatedNackIsCountedButLoggedOnce(t *testing.T) {
 	const nacks = 500
-	var logs syncBuffer
+	var logs testlog.Buffer
 	srv, addr := startServer(t, ServerConfig{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	setViews(t, srv, testFleet(), "az-1")
 	client := openSotW(t, addr)

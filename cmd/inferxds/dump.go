@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"google.golang.org/grpc"
 )
 
 // dumpQuiet is how long dump waits for more after every subscribed type has
@@ -49,11 +48,7 @@ func newDumpCommand() *cobra.Command {
 func runDump(ctx context.Context, w io.Writer, o dumpOptions) error {
 	ctx, cancel := context.WithTimeout(ctx, o.timeout)
 	defer cancel()
-	creds, err := o.tls.credentials()
-	if err != nil {
-		return err
-	}
-	conn, err := grpc.NewClient(o.xdsAddress, grpc.WithTransportCredentials(creds))
+	conn, err := o.tls.dial(o.xdsAddress)
 	if err != nil {
 		return err
 	}

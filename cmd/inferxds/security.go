@@ -146,6 +146,16 @@ func addClientTLSFlags(f *pflag.FlagSet, files *clientTLSFiles) {
 	f.StringVar(&files.ca, "ca", "", "PEM CA bundle the control plane's certificate must chain to")
 }
 
+// dial opens a client connection to address, over mutual TLS when files
+// name a certificate, else in plaintext.
+func (files clientTLSFiles) dial(address string) (*grpc.ClientConn, error) {
+	creds, err := files.credentials()
+	if err != nil {
+		return nil, err
+	}
+	return grpc.NewClient(address, grpc.WithTransportCredentials(creds))
+}
+
 func (files clientTLSFiles) credentials() (credentials.TransportCredentials, error) {
 	if files == (clientTLSFiles{}) {
 		return insecure.NewCredentials(), nil

@@ -13,13 +13,15 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/inferxds/inferxds/internal/testlog"
 )
 
 // served is a running in-process `inferxds serve`.
 type served struct {
 	XDSAddress     string `json:"xdsAddress"`
 	MetricsAddress string `json:"metricsAddress"`
-	logs           *syncBuffer
+	logs           *testlog.Buffer
 }
 
 // startServe runs serve with args on ephemeral 127.0.0.1 ports (plaintext
@@ -33,7 +35,7 @@ func startServe(t *testing.T, args ...string) *served {
 		args = append(args, "--insecure")
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &served{logs: &syncBuffer{}}
+	s := &served{logs: &testlog.Buffer{}}
 	exited := make(chan int, 1)
 	go func() { exited <- execute(ctx, args, io.Discard, s.logs) }()
 	t.Cleanup(func() {

@@ -12,7 +12,6 @@ import (
 
 	statusv3 "github.com/envoyproxy/go-control-plane/envoy/service/status/v3"
 	"github.com/spf13/cobra"
-	"google.golang.org/grpc"
 	"sigs.k8s.io/yaml"
 )
 
@@ -120,11 +119,7 @@ type typeSync struct {
 }
 
 func runProxyStatus(ctx context.Context, w io.Writer, o statusOptions, now time.Time) error {
-	creds, err := o.tls.credentials()
-	if err != nil {
-		return err
-	}
-	conn, err := grpc.NewClient(o.xdsAddress, grpc.WithTransportCredentials(creds))
+	conn, err := o.tls.dial(o.xdsAddress)
 	if err != nil {
 		return err
 	}
