@@ -17,9 +17,10 @@ PROTOC_GEN_GO_GRPC_VERSION ?= v1.6.1
 
 .PHONY: run test test-unit test-rules test-e2e fuzz bench bench-envoy build lint proto tools-proto envoy clean
 
-## run: serve xDS on 127.0.0.1:18000 from the embedded example policy and fleet.
+## run: serve xDS on 127.0.0.1:18000 from the embedded example policy and fleet,
+## in plaintext (--insecure): a local demo, not a deployment.
 run:
-	$(GO) run ./cmd/inferxds serve
+	$(GO) run ./cmd/inferxds serve --insecure
 
 ## test: every test with the race detector; the e2e suite prints its measurements.
 test: test-unit fuzz test-rules test-e2e

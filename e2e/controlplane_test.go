@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -25,7 +26,8 @@ type controlPlane struct {
 }
 
 // startControlPlane writes policy and fleet, starts serve on ephemeral ports
-// with any extra flags, and waits until both of its listeners are up.
+// with any extra flags (plaintext xDS unless they name TLS files), and
+// waits until both of its listeners are up.
 func startControlPlane(t testing.TB, policy string, fleet topology.Fleet, extra ...string) *controlPlane {
 	t.Helper()
 	dir := t.TempDir()
@@ -46,6 +48,9 @@ func startControlPlane(t testing.TB, policy string, fleet topology.Fleet, extra 
 		"--metrics-address", "127.0.0.1:0",
 		"--envoy-listen-address", "127.0.0.1:0",
 		"--ready-file", ready}, extra...)
+	if !slices.Contains(extra, "--tls-cert") {
+		args = append(args, "--insecure")
+	}
 	cp.proc = startProcess(t, "inferxds serve", binaries.inferxds, args...)
 	cp.proc.readReadyFile(t, ready, cp)
 	return cp
@@ -58,11 +63,16 @@ func (cp *controlPlane) writePolicy(t testing.TB, policy string) {
 
 func (cp *controlPlane) writeFleet(t testing.TB, fleet topology.Fleet) {
 	t.Helper()
+	writeFileAtomic(t, cp.fleetPath, marshalFleet(t, fleet))
+}
+
+func marshalFleet(t testing.TB, fleet topology.Fleet) []byte {
+	t.Helper()
 	data, err := yaml.Marshal(fleet)
 	if err != nil {
 		t.Fatal(err)
 	}
-	writeFileAtomic(t, cp.fleetPath, data)
+	return data
 }
 
 // status fetches the /status document from the metrics port.

@@ -51,8 +51,8 @@ func BenchmarkEnvoyFanout(b *testing.B) {
 	var rows []fanoutRow
 	for _, mode := range []string{"sotw", "delta"} {
 		b.Run("mode="+mode, func(b *testing.B) {
-			fleet := fanoutFleet()
-			cp := startControlPlane(b, fanoutPolicy(), fleet, "--debounce", fanoutDebounce.String())
+			fleet := spreadFleet(fanoutModels, 2)
+			cp := startControlPlane(b, plainPolicy(fanoutModels), fleet, "--debounce", fanoutDebounce.String())
 			var envoys []*envoyProxy
 			for _, n := range fanoutSizes {
 				b.Run(fmt.Sprintf("envoys=%d", n), func(sub *testing.B) {
@@ -82,25 +82,35 @@ func BenchmarkEnvoyFanout(b *testing.B) {
 	printFanoutTable(rows)
 }
 
-// fanoutPolicy is fanoutModels plain models.
-func fanoutPolicy() string {
+// plainPolicy is n plain models, model-000 onwards.
+func plainPolicy(n int) string {
 	var p strings.Builder
 	p.WriteString("models:\n")
-	for i := range fanoutModels {
+	for i := range n {
 		fmt.Fprintf(&p, "  - name: model-%03d\n    hotStandby: 0\n    warmStandby: 0\n    coldStandby: 0\n", i)
 	}
 	return p.String()
 }
 
-// fanoutFleet gives every model a primary in az-1 and one in az-2, on ports
-// nothing listens on: no traffic flows, only configuration.
-func fanoutFleet() topology.Fleet {
+// spreadPorts is how many ports spreadFleet uses per loopback address
+// (20000 up); edits move an endpoint to editPort and above, out of that range.
+const (
+	spreadPorts = 30000
+	editPort    = 50000
+)
+
+// spreadFleet gives each of n models perModel primaries, alternating between
+// az-1 and az-2, on loopback ports nothing listens on: no traffic flows,
+// only configuration. Its first instance is model-000's.
+func spreadFleet(n, perModel int) topology.Fleet {
 	fleet := fleetOf()
-	for i := range fanoutModels {
-		for j, zone := range []string{"az-1", "az-2"} {
+	zones := []string{"az-1", "az-2"}
+	for i := range n {
+		for j := range perModel {
+			zone, k := zones[j%len(zones)], perModel*i+j
 			fleet.Instances = append(fleet.Instances, topology.Instance{
-				Name: fmt.Sprintf("model-%03d-%s", i, zone), Model: fmt.Sprintf("model-%03d", i),
-				Zone: zone, Address: "127.0.0.1", Port: uint32(20000 + 2*i + j),
+				Name: fmt.Sprintf("model-%03d-%d", i, j), Model: fmt.Sprintf("model-%03d", i),
+				Zone: zone, Address: fmt.Sprintf("127.0.%d.1", k/spreadPorts), Port: uint32(20000 + k%spreadPorts),
 				Tier: topology.TierHot, Role: topology.RolePrimary, Health: topology.HealthServing,
 			})
 		}
@@ -112,7 +122,7 @@ func fanoutFleet() topology.Fleet {
 // (a config-only proxy needs no more), speaking mode ADS.
 func startFanoutEnvoy(b *testing.B, bin string, cp *controlPlane, mode string, i int) *envoyProxy {
 	b.Helper()
-	bootstrap := cp.bootstrap(b, fmt.Sprintf("fanout-%s-%d", mode, i), "az-1", "--admin-port", "0", "--xds-mode", mode)
+	bootstrap := cp.bootstrap(b, fmt.Sprintf("envoy-%s-%d", mode, i), "az-1", "--admin-port", "0", "--xds-mode", mode)
 	return launchEnvoy(b, bin, bootstrap, oneWorker...)
 }
 
@@ -146,9 +156,10 @@ func editAndAwait(b *testing.B, cp *controlPlane, fleet *topology.Fleet, envoys 
 		before[i] = e.stats(b, filter)[stat]
 	}
 	fanoutEditCount++
-	fleet.Instances[0].Port = uint32(30000 + fanoutEditCount%10000)
+	fleet.Instances[0].Port = uint32(editPort + fanoutEditCount%10000)
+	data := marshalFleet(b, *fleet)
 	editedAt := time.Now()
-	cp.writeFleet(b, *fleet)
+	writeFileAtomic(b, cp.fleetPath, data)
 
 	took := make([]time.Duration, len(envoys))
 	errs := make([]error, len(envoys))

@@ -19,6 +19,7 @@ import (
 
 	"github.com/inferxds/inferxds/cmd/gpu-agent/agent"
 	"github.com/inferxds/inferxds/cmd/gpu-agent/agent/nvmlmock"
+	"github.com/inferxds/inferxds/internal/testlog"
 	"github.com/inferxds/inferxds/snapshot"
 	"github.com/inferxds/inferxds/topology"
 	"github.com/inferxds/inferxds/topology/telemetry"
@@ -49,7 +50,7 @@ type gpuNode struct {
 // test ends unless stopAgent stopped it before.
 func startGPUNode(t *testing.T) *gpuNode {
 	t.Helper()
-	logs := &lockedBuffer{}
+	logs := &testlog.Buffer{}
 	n := &gpuNode{machine: nvmlmock.NewDGXA100(), served: make(chan error, 1)}
 	ctx, stop := context.WithCancel(context.Background())
 	n.stop = stop

@@ -28,7 +28,12 @@ type xdsClient struct {
 // that `inferxds bootstrap --grpc` prints.
 func dialXDS(t *testing.T, cp *controlPlane, zone string) *xdsClient {
 	t.Helper()
-	bootstrap := cp.bootstrap(t, t.Name()+"-"+zone, zone, "--grpc")
+	return dialBootstrap(t, cp.bootstrap(t, t.Name()+"-"+zone, zone, "--grpc"))
+}
+
+// dialBootstrap connects to xds:///inference with a gRPC xDS bootstrap.
+func dialBootstrap(t *testing.T, bootstrap []byte) *xdsClient {
+	t.Helper()
 	resolver, err := xds.NewXDSResolverWithConfigForTesting(bootstrap)
 	if err != nil {
 		t.Fatalf("xDS resolver from bootstrap:\n%s\n%v", bootstrap, err)

@@ -1,17 +1,17 @@
 package e2e
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/inferxds/inferxds/internal/testlog"
 )
 
 // Bounds on every wait, so a broken binary fails a test instead of hanging it.
@@ -29,7 +29,7 @@ const (
 type process struct {
 	name   string
 	cmd    *exec.Cmd
-	output *lockedBuffer
+	output *testlog.Buffer
 	exited chan struct{}
 }
 
@@ -37,7 +37,7 @@ type process struct {
 // cleared, and stops it when the test ends.
 func startProcess(t testing.TB, name, bin string, args ...string) *process {
 	t.Helper()
-	p := &process{name: name, output: &lockedBuffer{}, exited: make(chan struct{})}
+	p := &process{name: name, output: &testlog.Buffer{}, exited: make(chan struct{})}
 	p.cmd = exec.Command(bin, args...)
 	p.cmd.Dir = t.TempDir()
 	p.cmd.Env = hermeticEnv()
@@ -159,22 +159,4 @@ func report(t *testing.T, format string, args ...any) {
 	line := fmt.Sprintf(format, args...)
 	t.Log(line)
 	fmt.Printf("e2e: %s\n", line)
-}
-
-// lockedBuffer collects a child's output while the test reads it.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

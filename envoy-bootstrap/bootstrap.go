@@ -57,6 +57,23 @@ type Params struct {
 	// XDSMode is the ADS variant Envoy uses (Envoy only; gRPC-Go speaks
 	// state of the world); empty means XDSModeSotW.
 	XDSMode XDSMode
+	// TLS, when set, makes the client speak mutual TLS to the control
+	// plane; empty means plaintext (a control plane run with --insecure).
+	TLS TLSFiles
+}
+
+// TLSFiles are paths, on the client's host, of its PEM certificate (whose
+// URI SAN names the node: spiffe://<trust domain>/zone/<zone>/node/<id>),
+// its key, and the CA bundle the control plane's certificate chains to.
+type TLSFiles struct {
+	Cert, Key, CA string
+}
+
+func (f TLSFiles) check() error {
+	if f == (TLSFiles{}) || f.Cert != "" && f.Key != "" && f.CA != "" {
+		return nil
+	}
+	return errors.New("tls: the certificate, key and CA files go together")
 }
 
 type templateData struct {
@@ -103,6 +120,9 @@ func (p Params) templateData() (templateData, error) {
 	}
 	apiType, err := adsAPIType(p.XDSMode)
 	if err != nil {
+		errs = append(errs, err)
+	}
+	if err := p.TLS.check(); err != nil {
 		errs = append(errs, err)
 	}
 	d := templateData{Params: p, XDSHost: host, XDSPort: port, XDSClusterName: XDSClusterName, ADSAPIType: apiType}

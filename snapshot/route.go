@@ -40,7 +40,28 @@ func routeConfiguration(routes []*routev3.Route) *routev3.RouteConfiguration {
 			Domains: []string{"*"},
 			Routes:  routes,
 		}},
+		MaxDirectResponseBodySizeBytes: directResponseLimit(routes),
 	}
+}
+
+// envoyDirectResponseBodyLimit is the largest direct response body Envoy
+// accepts when the route configuration does not raise the limit.
+const envoyDirectResponseBodyLimit = 4096
+
+// directResponseLimit raises Envoy's direct response body limit to the
+// largest body the routes answer with (the model list grows with the
+// policy: 2,000 models are about 140 KB), and leaves it unset while the
+// default holds them all. Envoy rejects the whole route configuration
+// otherwise.
+func directResponseLimit(routes []*routev3.Route) *wrapperspb.UInt32Value {
+	largest := 0
+	for _, r := range routes {
+		largest = max(largest, len(r.GetDirectResponse().GetBody().GetInlineString()))
+	}
+	if largest <= envoyDirectResponseBodyLimit {
+		return nil
+	}
+	return wrapperspb.UInt32(uint32(largest))
 }
 
 // modelRoutes are a model's three routes: its header on any path (the one

@@ -234,3 +234,34 @@ func TestTranslatorFollowsNewFleetsAcrossZones(t *testing.T) {
 		}
 	}
 }
+
+// TestModelListFitsEnvoysDirectResponseLimit: with enough models the
+// GET /v1/models answer outgrows Envoy's 4 KiB direct response default, which
+// made Envoy reject the whole route configuration; the configuration then
+// raises the limit to the body's size, and leaves it unset while it fits.
+func TestModelListFitsEnvoysDirectResponseLimit(t *testing.T) {
+	for _, models := range []int{3, 500} {
+		fleet, pol := generatedInput(models, 1)
+		r, err := Translate(fleet, pol, "az-1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		rc := r.Routes[0]
+		var body string
+		for _, route := range rc.GetVirtualHosts()[0].GetRoutes() {
+			if route.GetName() == OpenAIModelsRouteName {
+				body = route.GetDirectResponse().GetBody().GetInlineString()
+			}
+		}
+		limit := rc.GetMaxDirectResponseBodySizeBytes()
+		switch {
+		case len(body) <= envoyDirectResponseBodyLimit && limit != nil:
+			t.Errorf("%d models: a %d-byte model list fits the default, yet the limit is set to %d", models, len(body), limit.GetValue())
+		case len(body) > envoyDirectResponseBodyLimit && limit.GetValue() < uint32(len(body)):
+			t.Errorf("%d models: the model list is %d bytes, the direct response limit %v", models, len(body), limit)
+		}
+		if models == 500 && len(body) <= envoyDirectResponseBodyLimit {
+			t.Fatalf("500 models give only a %d-byte list: the case tests nothing", len(body))
+		}
+	}
+}

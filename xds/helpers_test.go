@@ -1,14 +1,12 @@
 package xds
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"maps"
 	"net"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
@@ -291,24 +289,6 @@ func generatedPolicyInput() (*topology.Fleet, *drpolicy.Policy) {
 	policy := &drpolicy.Policy{Models: []drpolicy.Model{{Name: "llama"}, {Name: "mistral"}}}
 	policy.ApplyDefaults()
 	return fleet, policy
-}
-
-// syncBuffer is a log destination safe for the server's goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // quiet is how long a test waits to show that no response arrives.

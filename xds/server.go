@@ -63,6 +63,13 @@ type ServerConfig struct {
 	// GRPCOptions are appended to the server's options (credentials, for
 	// example).
 	GRPCOptions []grpc.ServerOption
+	// Limits bound each client's streams, connections, node size and log
+	// lines (see Limits for the defaults).
+	Limits Limits
+	// TrustDomain, when set, makes every node prove its id and zone with its
+	// client certificate's URI SAN (NodeURI); the server must then use TLS
+	// credentials that require client certificates.
+	TrustDomain string
 }
 
 func (c ServerConfig) withDefaults() ServerConfig {
@@ -84,6 +91,10 @@ func (c ServerConfig) withDefaults() ServerConfig {
 	if c.MaxConcurrentStreams == 0 {
 		c.MaxConcurrentStreams = 128
 	}
+	c.Limits = c.Limits.withDefaults()
+	// Streams beyond HTTP/2's limit wait in the client unseen; room above
+	// MaxStreamsPerConnection lets the guard refuse them with a status.
+	c.MaxConcurrentStreams = max(c.MaxConcurrentStreams, uint32(2*c.Limits.MaxStreamsPerConnection))
 	return c
 }
 
@@ -94,6 +105,7 @@ type Server struct {
 	grpc    *grpc.Server
 	tracker *tracker
 	metrics *metrics
+	guard   *guard
 	cancel  context.CancelFunc
 	zones   atomic.Pointer[map[string]bool] // nil: every zone is known
 
@@ -119,7 +131,8 @@ func NewServer(cfg ServerConfig) *Server {
 	// ads=false: with ads=true, gRPC clients that request resources by
 	// name can wait forever for a complete set.
 	s.cache = newChangesCache(cache.NewSnapshotCache(false, viewHash{s}, logger), viewHash{s})
-	s.tracker = newTracker(cfg.Logger, m, func(node *corev3.Node) (snapshot.View, bool) { return viewOf(node, s.knownZones()) })
+	s.guard = newGuard(cfg.Limits, cfg.TrustDomain, cfg.Logger, cfg.Registry)
+	s.tracker = newTracker(cfg.Logger, m, newLogLimiter(cfg.Limits.LogEvery), func(node *corev3.Node) (snapshot.View, bool) { return viewOf(node, s.knownZones()) })
 	xdsServer := serverv3.NewServer(ctx, s.cache, s.tracker, sotwv3.WithLogger(logger), deltav3.WithLogger(logger))
 	s.grpc = grpc.NewServer(s.grpcOptions()...)
 	register(s.grpc, xdsServer)
@@ -135,6 +148,7 @@ func (s *Server) grpcOptions() []grpc.ServerOption {
 		// pings are abuse and close the connection.
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: s.cfg.KeepaliveTime / 2, PermitWithoutStream: true}),
 		grpc.MaxConcurrentStreams(s.cfg.MaxConcurrentStreams),
+		grpc.ChainStreamInterceptor(s.guard.intercept),
 	}
 	return append(opts, s.cfg.GRPCOptions...)
 }

@@ -17,6 +17,7 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/inferxds/inferxds/internal/testlog"
 	"github.com/inferxds/inferxds/snapshot"
 	"github.com/inferxds/inferxds/topology"
 )
@@ -318,7 +319,7 @@ func TestNodesGetTheViewOfTheirKind(t *testing.T) {
 // a node naming another zone is served the no-zone view, logged and
 // counted once, and its zone never becomes a view or a label.
 func TestUnknownZoneGetsTheViewWithoutAZone(t *testing.T) {
-	var logs syncBuffer
+	var logs testlog.Buffer
 	srv, addr := startServer(t, ServerConfig{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	srv.SetZones([]string{"az-1", "az-2"})
 	setViews(t, srv, testFleet(), "")

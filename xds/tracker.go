@@ -74,6 +74,7 @@ type nodeState struct {
 type tracker struct {
 	serverv3.CallbackFuncs // fetch (REST) callbacks are not tracked
 	logger                 *slog.Logger
+	logs                   *logLimiter
 	metrics                *metrics
 	viewOf                 func(*corev3.Node) (snapshot.View, bool)
 	viewsChanged           chan struct{}
@@ -84,9 +85,10 @@ type tracker struct {
 	connected map[snapshot.View]int // nodes per view
 }
 
-func newTracker(logger *slog.Logger, m *metrics, viewOf func(*corev3.Node) (snapshot.View, bool)) *tracker {
+func newTracker(logger *slog.Logger, m *metrics, logs *logLimiter, viewOf func(*corev3.Node) (snapshot.View, bool)) *tracker {
 	return &tracker{
 		logger:       logger,
+		logs:         logs,
 		metrics:      m,
 		viewOf:       viewOf,
 		viewsChanged: make(chan struct{}, 1),
@@ -178,8 +180,10 @@ func (t *tracker) attach(st *streamState, node *corev3.Node) {
 		view, known := t.viewOf(node)
 		if !known {
 			t.metrics.unknownZones.Inc()
-			t.logger.Warn("node names a zone the fleet does not have; it gets the view without a zone",
-				"node", node.GetId(), "zone", nodeZone(node), "view", view.String())
+			if ok, suppressed := t.logs.allow("unknown zone"); ok {
+				t.logger.Warn("node names a zone the fleet does not have; it gets the view without a zone",
+					"node", node.GetId(), "zone", truncate(nodeZone(node)), "view", view.String(), "suppressed", suppressed)
+			}
 		}
 		n = &nodeState{node: identity(node), view: view, types: map[string]TypeStatus{}}
 		t.nodes[st.nodeID] = n
@@ -252,13 +256,28 @@ func (t *tracker) answer(id streamKey, node *corev3.Node, typeURL, nonce string,
 	return resp.version, false
 }
 
+// recordNack counts every NACK and keeps its message for /status; it logs
+// at most one line per node and type per LogEvery.
 func (t *tracker) recordNack(st *streamState, typeURL, version, message string) {
 	t.metrics.nacks.WithLabelValues(typeName(typeURL)).Inc()
+	message = truncate(message)
 	t.updateType(st, typeURL, func(ts *TypeStatus) {
 		ts.NackedVersion, ts.LastNackError, ts.LastNackAt = version, message, time.Now()
 	})
-	t.logger.Warn("xDS NACK", "node", st.nodeID, "view", t.nodes[st.nodeID].view.String(),
-		"type", typeName(typeURL), "version", version, "error", message)
+	if ok, suppressed := t.logs.allow(st.nodeID + "\x00" + typeURL); ok {
+		t.logger.Warn("xDS NACK", "node", st.nodeID, "view", t.nodes[st.nodeID].view.String(),
+			"type", typeName(typeURL), "version", version, "error", message, "suppressed", suppressed)
+	}
+}
+
+// maxClientText bounds a client-supplied string the server keeps or logs.
+const maxClientText = 1024
+
+func truncate(s string) string {
+	if len(s) <= maxClientText {
+		return s
+	}
+	return s[:maxClientText] + "…(truncated)"
 }
 
 func (t *tracker) updateType(st *streamState, typeURL string, update func(*TypeStatus)) {

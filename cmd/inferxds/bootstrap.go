@@ -47,6 +47,10 @@ func newBootstrapCommand() *cobra.Command {
 		"ADS variant Envoy speaks: sotw (state of the world) or delta (incremental); gRPC clients speak sotw")
 	f.BoolVar(&grpcFormat, "grpc", false, "print a gRPC-Go xDS bootstrap JSON (GRPC_XDS_BOOTSTRAP) instead")
 	f.StringVar(&fleetFile, "fleet", "", "fleet file; when given, --zone must be one of its zones")
+	f.StringVar(&p.TLS.Cert, "tls-cert", "", "path, on the client's host, of its PEM certificate naming the node "+
+		"(URI SAN spiffe://<trust-domain>/zone/<zone>/node/<node-id>); none: plaintext to a serve --insecure")
+	f.StringVar(&p.TLS.Key, "tls-key", "", "path of the client's PEM private key")
+	f.StringVar(&p.TLS.CA, "ca", "", "path of the PEM CA bundle the control plane's certificate chains to")
 	for _, name := range []string{"node-id", "zone", "xds-address"} {
 		_ = cmd.MarkFlagRequired(name)
 	}

@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/inferxds/inferxds/deploy"
@@ -24,24 +23,6 @@ func runCLI(t *testing.T, args ...string) cliResult {
 	var stdout, stderr bytes.Buffer
 	code := execute(context.Background(), args, &stdout, &stderr)
 	return cliResult{stdout.String(), stderr.String(), code}
-}
-
-// syncBuffer is a log sink that a running serve writes while the test reads.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // copyExamples writes the embedded example policy directory and fleet to a

@@ -39,12 +39,14 @@ type config struct {
 	LogLevel         string  `mapstructure:"logLevel"`
 	LogFormat        string  `mapstructure:"logFormat"`
 	Pprof            bool    `mapstructure:"pprof"`
+
+	securityConfig `mapstructure:",squash"`
 }
 
 // setting ties a flag to its key in the config file.
 type setting struct{ flag, key string }
 
-var settings = []setting{
+var settings = append([]setting{
 	{"policy-dir", "policyDir"},
 	{"fleet", "fleet"},
 	{"xds-address", "xdsAddress"},
@@ -63,7 +65,7 @@ var settings = []setting{
 	{"log-level", "logLevel"},
 	{"log-format", "logFormat"},
 	{"pprof", "pprof"},
-}
+}, securitySettings...)
 
 const (
 	envPrefix  = "INFERXDS_"

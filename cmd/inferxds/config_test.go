@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/inferxds/inferxds/xds"
 )
 
 // serveConfig resolves serve's settings from args, the environment and,
@@ -44,7 +46,24 @@ allowMassRemoval: true
 logLevel: debug
 logFormat: json
 pprof: true
+insecure: true
+trustDomain: file.example
+maxNodeBytes: 1024
+metricsTokenFile: /file/token
 `
+
+// defaultSecurity is serve's security settings with no flag, variable or
+// file setting them.
+var defaultSecurity = securityConfig{
+	TrustDomain: xds.DefaultTrustDomain, MaxNodeBytes: xds.DefaultMaxNodeBytes,
+	MaxStreamsPerConnection: xds.DefaultMaxStreamsPerConnection, MaxConnectionsPerIdentity: xds.DefaultMaxConnectionsPerIdentity,
+}
+
+// fileSecurity is fullConfigFile's security settings.
+var fileSecurity = securityConfig{
+	Insecure: true, TrustDomain: "file.example", MaxNodeBytes: 1024, MetricsTokenFile: "/file/token",
+	MaxStreamsPerConnection: xds.DefaultMaxStreamsPerConnection, MaxConnectionsPerIdentity: xds.DefaultMaxConnectionsPerIdentity,
+}
 
 func TestConfigDefaults(t *testing.T) {
 	got, err := serveConfig(t, "")
@@ -52,7 +71,7 @@ func TestConfigDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := config{XDSAddress: "127.0.0.1:18000", MetricsAddress: "127.0.0.1:9090", Debounce: 100 * time.Millisecond, MaxDelay: 500 * time.Millisecond, ViewGrace: 5 * time.Minute, EnvoyListen: "0.0.0.0:10000", ScrapeInterval: 5 * time.Second, WeightMinInterval: 30 * time.Second, MaxRemovalShare: 0.5,
-		LogLevel: "info", LogFormat: "text"}
+		LogLevel: "info", LogFormat: "text", securityConfig: defaultSecurity}
 	if got != want {
 		t.Errorf("defaults = %+v, want %+v", got, want)
 	}
@@ -65,7 +84,7 @@ func TestConfigFileSetsEverySetting(t *testing.T) {
 	}
 	want := config{PolicyDir: "/file/policy", Fleet: "/file/fleet.yaml", XDSAddress: "127.0.0.1:1001", MetricsAddress: "127.0.0.1:2001", Debounce: 150 * time.Millisecond, MaxDelay: 2 * time.Second, ViewGrace: time.Minute, EnvoyListen: "127.0.0.1:3001",
 		ScrapeInterval: 10 * time.Second, ScrapeTimeout: 3 * time.Second, TelemetryStaleAfter: time.Minute, WeightMinInterval: 5 * time.Second, MaxRemovalShare: 0.25, AllowMassRemoval: true,
-		LogLevel: "debug", LogFormat: "json", Pprof: true}
+		LogLevel: "debug", LogFormat: "json", Pprof: true, securityConfig: fileSecurity}
 	if got != want {
 		t.Errorf("from file = %+v, want %+v", got, want)
 	}
@@ -95,7 +114,7 @@ func TestEnvironmentOverridesConfigFile(t *testing.T) {
 	}
 	want := config{PolicyDir: "/env/policy", Fleet: "/env/fleet.yaml", XDSAddress: "127.0.0.1:1002", MetricsAddress: "127.0.0.1:2002", Debounce: 250 * time.Millisecond, MaxDelay: 3 * time.Second, ViewGrace: 2 * time.Minute, EnvoyListen: "127.0.0.1:3002",
 		ScrapeInterval: 20 * time.Second, ScrapeTimeout: 4 * time.Second, TelemetryStaleAfter: 2 * time.Minute, WeightMinInterval: 7 * time.Second, MaxRemovalShare: 0.75,
-		LogLevel: "warn", LogFormat: "text"}
+		LogLevel: "warn", LogFormat: "text", securityConfig: fileSecurity}
 	if got != want {
 		t.Errorf("env over file = %+v, want %+v", got, want)
 	}

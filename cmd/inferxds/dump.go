@@ -7,8 +7,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 )
 
 // dumpQuiet is how long dump waits for more after every subscribed type has
@@ -21,6 +19,7 @@ type dumpOptions struct {
 	zone       string
 	delta      bool
 	timeout    time.Duration
+	tls        clientTLSFiles
 }
 
 func newDumpCommand() *cobra.Command {
@@ -39,6 +38,7 @@ func newDumpCommand() *cobra.Command {
 	f.StringVar(&o.zone, "zone", "", "locality zone to present (selects the node group)")
 	f.BoolVar(&o.delta, "delta", false, "use incremental (Delta) ADS instead of state-of-the-world")
 	f.DurationVar(&o.timeout, "timeout", 5*time.Second, "give up after this long")
+	addClientTLSFlags(f, &o.tls)
 	for _, name := range []string{"xds-address", "node-id", "zone"} {
 		_ = cmd.MarkFlagRequired(name)
 	}
@@ -48,7 +48,7 @@ func newDumpCommand() *cobra.Command {
 func runDump(ctx context.Context, w io.Writer, o dumpOptions) error {
 	ctx, cancel := context.WithTimeout(ctx, o.timeout)
 	defer cancel()
-	conn, err := grpc.NewClient(o.xdsAddress, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := o.tls.dial(o.xdsAddress)
 	if err != nil {
 		return err
 	}

@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"runtime"
 	"slices"
@@ -141,27 +140,16 @@ func TestServeMetricsExistFromStartAndFollowEvents(t *testing.T) {
 	}
 }
 
-func httpStatus(t *testing.T, url string) int {
-	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	_, _ = io.Copy(io.Discard, resp.Body)
-	return resp.StatusCode
-}
-
 // TestServeReadyAfterTheFirstSnapshot: with a debounce that never ends,
 // nothing is translated until a proxy connects (which is translated at
 // once); /readyz says so.
 func TestServeReadyAfterTheFirstSnapshot(t *testing.T) {
 	s := startServe(t, "--debounce", "1h", "--max-delay", "1h")
-	if code := httpStatus(t, "http://"+s.MetricsAddress+"/readyz"); code != http.StatusServiceUnavailable {
+	if code := httpStatus(t, "http://"+s.MetricsAddress+"/readyz", ""); code != http.StatusServiceUnavailable {
 		t.Errorf("/readyz before any translation = %d, want 503", code)
 	}
 	connectProxy(t, s.XDSAddress, zoneNode("envoy-az1", "az-1", "envoy"), false)
-	if code := httpStatus(t, "http://"+s.MetricsAddress+"/readyz"); code != http.StatusOK {
+	if code := httpStatus(t, "http://"+s.MetricsAddress+"/readyz", ""); code != http.StatusOK {
 		t.Errorf("/readyz after a proxy received its snapshot = %d, want 200", code)
 	}
 }
@@ -172,7 +160,7 @@ func TestServePprofOnlyWhenAsked(t *testing.T) {
 		want int
 	}{{nil, http.StatusNotFound}, {[]string{"--pprof"}, http.StatusOK}} {
 		s := startServe(t, tc.args...)
-		if code := httpStatus(t, "http://"+s.MetricsAddress+"/debug/pprof/"); code != tc.want {
+		if code := httpStatus(t, "http://"+s.MetricsAddress+"/debug/pprof/", ""); code != tc.want {
 			t.Errorf("serve %v: /debug/pprof/ = %d, want %d", tc.args, code, tc.want)
 		}
 	}

@@ -65,6 +65,7 @@ func newServeCommand() *cobra.Command {
 	addGuardFlags(f)
 	addLogFlags(f)
 	f.Bool("pprof", false, "serve Go's profiler at /debug/pprof/ on the metrics address")
+	addSecurityFlags(f)
 	addConfigFlag(f)
 	return cmd
 }
@@ -82,6 +83,9 @@ type controlPlane struct {
 	xdsLis  net.Listener
 	httpLis net.Listener
 	ops     *opsMetrics
+	// metricsToken is the bearer token the metrics port requires; "" for
+	// none.
+	metricsToken string
 
 	// telemetry subscribes to the hub's fleet and publishes it, with
 	// telemetry applied, as the hub's telemetry value, which the controller
@@ -121,11 +125,20 @@ func listen(cfg config, logger *slog.Logger, fleet *topology.Fleet, pol *drpolic
 	}
 	registry := prometheus.NewRegistry()
 	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	serverCfg, err := cfg.xdsServerConfig(xds.ServerConfig{Logger: logger, Registry: registry, Validate: snapshot.Validate}, logger)
+	if err != nil {
+		return nil, err
+	}
+	token, err := cfg.metricsToken()
+	if err != nil {
+		return nil, err
+	}
 	cp := &controlPlane{
-		cfg:    cfg,
-		logger: logger,
-		hub:    hub.New(registry),
-		server: xds.NewServer(xds.ServerConfig{Logger: logger, Registry: registry, Validate: snapshot.Validate}),
+		cfg:          cfg,
+		logger:       logger,
+		hub:          hub.New(registry),
+		server:       xds.NewServer(serverCfg),
+		metricsToken: token,
 	}
 	if cp.guard, err = newInputGuard(cfg, logger, registry); err != nil {
 		return nil, err
@@ -158,6 +171,7 @@ func listen(cfg config, logger *slog.Logger, fleet *topology.Fleet, pol *drpolic
 	}
 	logger.Info("serving xDS", "address", cp.xdsLis.Addr().String())
 	logger.Info("serving metrics", "address", cp.httpLis.Addr().String())
+	warnIfExposed(logger, cp.httpLis.Addr(), token)
 	return cp, nil
 }
 
@@ -165,7 +179,7 @@ func listen(cfg config, logger *slog.Logger, fleet *topology.Fleet, pol *drpolic
 func (cp *controlPlane) run(ctx context.Context) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	httpServer := &http.Server{Handler: cp.httpHandler(), ReadHeaderTimeout: 5 * time.Second}
+	httpServer := &http.Server{Handler: requireToken(cp.metricsToken, cp.httpHandler()), ReadHeaderTimeout: 5 * time.Second}
 	var wg sync.WaitGroup
 	fail := func(err error) {
 		if err != nil {

@@ -9,27 +9,33 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/inferxds/inferxds/internal/testlog"
 )
 
 // served is a running in-process `inferxds serve`.
 type served struct {
 	XDSAddress     string `json:"xdsAddress"`
 	MetricsAddress string `json:"metricsAddress"`
-	logs           *syncBuffer
+	logs           *testlog.Buffer
 }
 
-// startServe runs serve with args on ephemeral 127.0.0.1 ports, waits for
-// its ready file, and on cleanup stops it as SIGTERM would, requiring a
+// startServe runs serve with args on ephemeral 127.0.0.1 ports (plaintext
+// xDS unless args name TLS files), waits for its ready file, and on cleanup stops it as SIGTERM would, requiring a
 // clean exit.
 func startServe(t *testing.T, args ...string) *served {
 	t.Helper()
 	ready := filepath.Join(t.TempDir(), "ready.json")
 	args = append([]string{"serve", "--xds-address", "127.0.0.1:0", "--metrics-address", "127.0.0.1:0", "--ready-file", ready}, args...)
+	if !slices.Contains(args, "--tls-cert") {
+		args = append(args, "--insecure")
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &served{logs: &syncBuffer{}}
+	s := &served{logs: &testlog.Buffer{}}
 	exited := make(chan int, 1)
 	go func() { exited <- execute(ctx, args, io.Discard, s.logs) }()
 	t.Cleanup(func() {

@@ -12,8 +12,6 @@ import (
 
 	statusv3 "github.com/envoyproxy/go-control-plane/envoy/service/status/v3"
 	"github.com/spf13/cobra"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	"sigs.k8s.io/yaml"
 )
 
@@ -29,6 +27,10 @@ type statusOptions struct {
 	metricsAddress string
 	output         string
 	timeout        time.Duration
+	// tls is what status presents to an xDS port served with mutual TLS;
+	// tokenFile holds the metrics port's bearer token, if it wants one.
+	tls       clientTLSFiles
+	tokenFile string
 }
 
 func newStatusCommand() *cobra.Command {
@@ -60,6 +62,8 @@ func newStatusCommand() *cobra.Command {
 	f.StringVar(&o.metricsAddress, "metrics-address", "127.0.0.1:9090", "control plane HTTP address (for status MODEL), HOST:PORT")
 	f.StringVarP(&o.output, "output", "o", outputTable, "output format: table, json or yaml")
 	f.DurationVar(&o.timeout, "timeout", 5*time.Second, "give up after this long")
+	addClientTLSFlags(f, &o.tls)
+	f.StringVar(&o.tokenFile, "metrics-token-file", "", "file holding the bearer token serve's metrics port requires (for status MODEL)")
 	return cmd
 }
 
@@ -115,7 +119,7 @@ type typeSync struct {
 }
 
 func runProxyStatus(ctx context.Context, w io.Writer, o statusOptions, now time.Time) error {
-	conn, err := grpc.NewClient(o.xdsAddress, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := o.tls.dial(o.xdsAddress)
 	if err != nil {
 		return err
 	}

@@ -131,18 +131,25 @@ func endpointPriorities(r *snapshot.Resources, cluster string) map[string]uint32
 }
 
 func runModelStatus(ctx context.Context, w io.Writer, o statusOptions, model string) error {
-	doc, err := fetchModelStatus(ctx, o.metricsAddress, model)
+	token, err := securityConfig{MetricsTokenFile: o.tokenFile}.metricsToken()
+	if err != nil {
+		return err
+	}
+	doc, err := fetchModelStatus(ctx, o.metricsAddress, model, token)
 	if err != nil {
 		return err
 	}
 	return writeOutput(w, o.output, doc, func(tw *tabwriter.Writer) { modelTable(tw, doc) })
 }
 
-func fetchModelStatus(ctx context.Context, addr, model string) (modelStatus, error) {
+func fetchModelStatus(ctx context.Context, addr, model, token string) (modelStatus, error) {
 	u := "http://" + addr + "/status/models/" + url.PathEscape(model)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return modelStatus{}, err
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

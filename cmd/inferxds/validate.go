@@ -13,25 +13,51 @@ import (
 )
 
 func newValidateCommand() *cobra.Command {
-	var fleetFile string
 	cmd := &cobra.Command{
-		Use:   "validate DIR",
+		Use:   "validate [DIR] [--policy-dir DIR] [--fleet FILE]",
 		Short: "Check a policy directory (and, with --fleet, what every zone would receive)",
 		Long: "Prints nothing and exits 0 when valid; otherwise prints every problem " +
-			"(file:line: field: message) to stderr and exits 1. With --fleet, what the fleet " +
-			"and the policy disagree on (instances of models without policy, models without " +
-			"instances) is printed as warnings, which do not change the exit status.",
-		Args: cobra.ExactArgs(1),
+			"(file:line: field: message) to stderr and exits 1. The policy directory is DIR " +
+			"or --policy-dir (also from --config or INFERXDS_POLICY_DIR). With --fleet, what " +
+			"the fleet and the policy disagree on (instances of models without policy, models " +
+			"without instances) is printed as warnings, which do not change the exit status.",
+		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := validate(cmd.ErrOrStderr(), args[0], fleetFile); err != nil {
+			cfg, err := loadConfig(cmd.Flags())
+			if err != nil {
+				return err
+			}
+			dir, err := policyDirArg(cfg.PolicyDir, args)
+			if err != nil {
+				return err
+			}
+			if err := validate(cmd.ErrOrStderr(), dir, cfg.Fleet); err != nil {
 				fmt.Fprintln(cmd.ErrOrStderr(), err)
 				return errReported
 			}
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&fleetFile, "fleet", "", "fleet file; when given, every zone's resources are translated and checked too")
+	f := cmd.Flags()
+	f.String("policy-dir", "", "policy directory to check (or give it as DIR)")
+	f.String("fleet", "", "fleet file; when given, every zone's resources are translated and checked too")
+	addConfigFlag(f)
 	return cmd
+}
+
+// policyDirArg is the one policy directory validate was given, as DIR or
+// through --policy-dir and its config/environment forms.
+func policyDirArg(fromSettings string, args []string) (string, error) {
+	switch {
+	case len(args) == 0 && fromSettings == "":
+		return "", errors.New("validate needs a policy directory: give DIR or --policy-dir")
+	case len(args) == 0:
+		return fromSettings, nil
+	case fromSettings != "" && fromSettings != args[0]:
+		return "", fmt.Errorf("two policy directories: DIR %q and --policy-dir %q; give one", args[0], fromSettings)
+	default:
+		return args[0], nil
+	}
 }
 
 // validate reports the problems of the policy and the fleet together; it

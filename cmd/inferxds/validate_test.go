@@ -9,12 +9,33 @@ import (
 
 func TestValidateAcceptsTheExamplesSilently(t *testing.T) {
 	policyDir, fleetFile := copyExamples(t)
+	configFile := filepath.Join(t.TempDir(), "inferxds.yaml")
+	writeFile(t, configFile, fmt.Sprintf("policyDir: %s\nfleet: %s\n", policyDir, fleetFile))
 	for _, args := range [][]string{
 		{"validate", policyDir},
 		{"validate", policyDir, "--fleet", fleetFile},
+		{"validate", "--policy-dir", policyDir, "--fleet", fleetFile},
+		{"validate", "--config", configFile},
 	} {
 		if r := runCLI(t, args...); r.code != 0 || r.stdout != "" || r.stderr != "" {
 			t.Errorf("%v: exit %d, stdout %q, stderr %q; want 0 and no output", args, r.code, r.stdout, r.stderr)
+		}
+	}
+}
+
+// TestValidateNeedsOnePolicyDirectory: no directory at all, or two that
+// differ, is an error that says so, not a check of something else.
+func TestValidateNeedsOnePolicyDirectory(t *testing.T) {
+	policyDir, _ := copyExamples(t)
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"validate"}, "validate needs a policy directory"},
+		{[]string{"validate", policyDir, "--policy-dir", t.TempDir()}, "two policy directories"},
+	} {
+		if r := runCLI(t, c.args...); r.code == 0 || !strings.Contains(r.stderr, c.want) {
+			t.Errorf("%v: exit %d, stderr %q; want a failure saying %q", c.args, r.code, r.stderr, c.want)
 		}
 	}
 }

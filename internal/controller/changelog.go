@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"fmt"
 	"maps"
 	"slices"
 
@@ -8,13 +9,21 @@ import (
 	"github.com/inferxds/inferxds/topology"
 )
 
+// maxLoggedNames bounds each list in a change's log line: a first load of
+// thousands of models names the first few and counts the rest.
+const maxLoggedNames = 10
+
 // changeAttrs name, as log attributes, what differs between the inputs
 // last translated and the new ones: models added to or removed from the
 // policy, and endpoints (serving instances) added or removed. Names are
-// sorted; an empty list is left out.
+// sorted; an empty list is left out; a long one is cut to maxLoggedNames
+// and says how many more there are.
 func changeAttrs(oldFleet, newFleet *topology.Fleet, oldPolicy, newPolicy *drpolicy.Policy) []any {
 	var attrs []any
 	add := func(key string, names []string) {
+		if len(names) > maxLoggedNames {
+			names = append(names[:maxLoggedNames:maxLoggedNames], fmt.Sprintf("and %d more", len(names)-maxLoggedNames))
+		}
 		if len(names) > 0 {
 			attrs = append(attrs, key, names)
 		}

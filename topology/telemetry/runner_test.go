@@ -1,7 +1,6 @@
 package telemetry_test
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"log/slog"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/inferxds/inferxds/internal/testlog"
 	"github.com/inferxds/inferxds/topology"
 	"github.com/inferxds/inferxds/topology/telemetry"
 )
@@ -59,12 +59,12 @@ type runnerUnderTest struct {
 	*telemetry.Runner
 	out      *published
 	registry *prometheus.Registry
-	logs     *syncBuffer
+	logs     *testlog.Buffer
 }
 
 func startRunner(t *testing.T, fleet *topology.Fleet) *runnerUnderTest {
 	t.Helper()
-	r := &runnerUnderTest{out: &published{next: make(chan struct{}, 1)}, registry: prometheus.NewRegistry(), logs: &syncBuffer{}}
+	r := &runnerUnderTest{out: &published{next: make(chan struct{}, 1)}, registry: prometheus.NewRegistry(), logs: &testlog.Buffer{}}
 	var err error
 	r.Runner, err = telemetry.NewRunner(telemetry.Config{
 		Interval: 20 * time.Millisecond, StaleAfter: 300 * time.Millisecond,
@@ -79,23 +79,6 @@ func startRunner(t *testing.T, fleet *topology.Fleet) *runnerUnderTest {
 	t.Cleanup(func() { cancel(); <-done })
 	r.UpdateFleet(fleet)
 	return r
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // fleetAt is testFleet with its telemetry served at 127.0.0.1 URLs.
