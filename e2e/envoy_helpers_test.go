@@ -35,6 +35,7 @@ type envoyReply struct {
 	// overloaded is Envoy's x-envoy-overloaded mark on a circuit-breaker reply.
 	overloaded bool
 	body       string
+	header     http.Header
 }
 
 // predictPath is modelsim's HTTP predict path for model, which is also the
@@ -65,6 +66,7 @@ func (e *envoyProxy) send(path string, headers ...string) (envoyReply, error) {
 		instance:   resp.Header.Get(sim.HeaderInstance),
 		overloaded: resp.Header.Get("x-envoy-overloaded") == "true",
 		body:       strings.TrimSpace(string(body)),
+		header:     resp.Header,
 	}, nil
 }
 

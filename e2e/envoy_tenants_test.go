@@ -8,7 +8,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"path/filepath"
 	"slices"
@@ -87,34 +86,20 @@ func (s *signer) token(t *testing.T, tenant string) string {
 
 // tenantReply is one predict call's outcome as a tenant's client sees it.
 type tenantReply struct {
-	status     int
-	retryAfter string
-	limit      string
-	body       string
-	took       time.Duration
+	envoyReply
+	took time.Duration
 }
 
+// predictAs calls model's predict path through Envoy with token as the
+// bearer JWT (none when empty).
 func (e *envoyProxy) predictAs(token, model string) (tenantReply, error) {
-	req, err := http.NewRequest(http.MethodPost, "http://"+e.listenAddress+predictPath(model), strings.NewReader(`{"input":"hello"}`))
-	if err != nil {
-		return tenantReply{}, err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("model-name", model)
+	headers := []string{"model-name", model}
 	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
+		headers = append(headers, "Authorization", "Bearer "+token)
 	}
 	start := time.Now()
-	resp, err := e.client.Do(req)
-	if err != nil {
-		return tenantReply{}, err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	return tenantReply{
-		status: resp.StatusCode, retryAfter: resp.Header.Get("retry-after"), limit: resp.Header.Get("x-ratelimit-limit"),
-		body: strings.TrimSpace(string(body)), took: time.Since(start),
-	}, err
+	r, err := e.send(predictPath(model), headers...)
+	return tenantReply{envoyReply: r, took: time.Since(start)}, err
 }
 
 // TestEnvoyTenantIsolation: tenants identified by JWT through a real Envoy.
@@ -177,8 +162,8 @@ func TestEnvoyTenantIsolation(t *testing.T) {
 	if flooded.counts[http.StatusTooManyRequests] == 0 {
 		t.Errorf("batch's flood of %d requests got no 429: %v", flooded.total, flooded.counts)
 	}
-	if flooded.first429.retryAfter == "" || flooded.first429.limit == "" {
-		t.Errorf("a 429 lacks retry-after or x-ratelimit-limit: %+v", flooded.first429)
+	if h := flooded.first429.header; h.Get("retry-after") == "" || h.Get("x-ratelimit-limit") == "" {
+		t.Errorf("a 429 lacks retry-after or x-ratelimit-limit: %v", h)
 	}
 	for status := range flooded.counts {
 		if !slices.Contains([]int{http.StatusOK, http.StatusTooManyRequests, http.StatusServiceUnavailable}, status) {
