@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 
@@ -11,15 +12,15 @@ import (
 )
 
 // Cache decodes a file that is read again and again (a watched fleet
-// file) by decoding only the parts that changed since the last read: each
-// item of a top-level block list is parsed and decoded on its own, and its
-// value kept by a hash of its text; other top-level entries, which are
-// small, are decoded each time. Positions are found only when asked for
-// (Document.Locate), by parsing the whole file then. A file whose layout it
-// does not follow (a top-level list, document markers, anchors, tabs), a
-// target it cannot copy (see cacheable), and any decoding problem send the
-// file to Decode, so the result and every error are always what Decode
-// gives.
+// file) by decoding only the parts that changed since the last read: the
+// value of each item of a top-level block list is kept by a hash of the
+// item's text, and only items not seen before are parsed, a batch at a
+// time; other top-level entries, which are small, are decoded each time.
+// Positions are found only when asked for (Document.Locate), by parsing
+// the whole file then. A file whose layout it does not follow (a top-level
+// list, document markers, anchors, tabs), a target it cannot copy (see
+// cacheable), and any decoding problem send the file to Decode, so the
+// result and every error are always what Decode gives.
 type Cache struct {
 	mu    sync.Mutex
 	items map[itemKey]reflect.Value // never modified once stored
@@ -83,35 +84,55 @@ func (c *Cache) decodeEntry(e entry, field reflect.Value, used map[itemKey]refle
 		return ok && len(whole.Content) == 2 && whole.Content[0].Value == e.key && decodes(whole.Content[1], field)
 	}
 	list := reflect.MakeSlice(field.Type(), len(e.items), len(e.items))
-	for i, it := range e.items {
-		item, ok := c.item(it, field.Type().Elem(), used)
-		if !ok {
+	keys := make([]itemKey, len(e.items))
+	var missing []int
+	for i, text := range e.items {
+		keys[i] = itemKey{typ: list.Type().Elem(), text: sha256.Sum256([]byte(text))}
+		if _, ok := c.items[keys[i]]; !ok {
+			missing = append(missing, i)
+		}
+	}
+	for batch := range slices.Chunk(missing, batchSize) {
+		if !c.decodeItems(e.items, keys, batch) {
 			return false
 		}
-		list.Index(i).Set(item)
+	}
+	for i, key := range keys {
+		used[key] = c.items[key]
+		list.Index(i).Set(c.items[key])
 		unshare(list.Index(i))
 	}
 	field.Set(list)
 	return true
 }
 
-// item decodes one list item's text into a value of type t, or takes it
-// from the cache.
-func (c *Cache) item(text string, t reflect.Type, used map[itemKey]reflect.Value) (reflect.Value, bool) {
-	key := itemKey{typ: t, text: sha256.Sum256([]byte(text))}
-	v, ok := c.items[key]
-	if !ok {
-		list, parsed := parsePart(text, yaml.SequenceNode)
-		if !parsed || len(list.Content) != 1 {
-			return reflect.Value{}, false
-		}
-		v = reflect.New(t).Elem()
-		if !decodes(list.Content[0], v) {
-			return reflect.Value{}, false
-		}
+// batchSize is how many new list items are parsed together: enough to
+// make a first read about as fast as one parse of the whole file, few
+// enough that their nodes take little memory.
+const batchSize = 256
+
+// decodeItems parses the items at the indexes in batch together, as one
+// list, and adds their values to the cache under their keys.
+func (c *Cache) decodeItems(items []string, keys []itemKey, batch []int) bool {
+	var text strings.Builder
+	for _, i := range batch {
+		text.WriteString(items[i])
 	}
-	used[key] = v
-	return v, true
+	list, ok := parsePart(text.String(), yaml.SequenceNode)
+	if !ok || len(list.Content) != len(batch) {
+		return false
+	}
+	if c.items == nil {
+		c.items = make(map[itemKey]reflect.Value)
+	}
+	for j, i := range batch {
+		v := reflect.New(keys[i].typ).Elem()
+		if !decodes(list.Content[j], v) {
+			return false
+		}
+		c.items[keys[i]] = v
+	}
+	return true
 }
 
 // parsePart parses a part of a file on its own into a node of the kind.
