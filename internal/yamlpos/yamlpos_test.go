@@ -1,6 +1,8 @@
 package yamlpos_test
 
 import (
+	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -121,5 +123,31 @@ func TestCacheResultsShareNothing(t *testing.T) {
 	_, err = cache.Decode("f.yaml", append(data, "  - {name: c, gpus: x}\n"...), &fleet{})
 	if want := "f.yaml:4: items[2].gpus: want a list, got !!str `x`"; err == nil || err.Error() != want {
 		t.Errorf("error = %v, want %s", err, want)
+	}
+}
+
+// TestCacheAgreesWithDecodeOnLongLists decodes lists longer than one batch
+// of new items, first read and after edits, and compares every result and
+// error with Decode's.
+func TestCacheAgreesWithDecodeOnLongLists(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("items:\n")
+	for i := range 600 {
+		fmt.Fprintf(&b, "  - name: n%d\n    gpus: [%d]\n", i, i%8)
+	}
+	file := b.String()
+	var cache yamlpos.Cache
+	for _, in := range []string{
+		file,
+		strings.Replace(file, "gpus: [512]", "gpus: [9]\n    colour: red", 1),
+		strings.Replace(file, "name: n7\n", "name: n7\n  - name: added\n", 1),
+		file + "  - name: last\n",
+	} {
+		var want, got fleet
+		_, wantErr := yamlpos.Decode("f.yaml", []byte(in), &want)
+		_, gotErr := cache.Decode("f.yaml", []byte(in), &got)
+		if fmt.Sprint(wantErr) != fmt.Sprint(gotErr) || !reflect.DeepEqual(want, got) {
+			t.Fatalf("Decode: %v\nCache.Decode: %v\nsame value: %t", wantErr, gotErr, reflect.DeepEqual(want, got))
+		}
 	}
 }
