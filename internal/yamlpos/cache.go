@@ -2,6 +2,9 @@ package yamlpos
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"reflect"
+	"slices"
 	"strings"
 	"sync"
 
@@ -9,102 +12,140 @@ import (
 )
 
 // Cache decodes a file that is read again and again (a watched fleet
-// file) by parsing only the parts that changed since the last read: each
-// item of a top-level block list, and each other top-level entry, is parsed
-// on its own and kept by its text. A file whose layout it does not follow
-// (a top-level list, document markers, anchors, tabs) is parsed whole, so
-// the result is always what Decode gives.
+// file) by decoding only the parts that changed since the last read: the
+// value of each item of a top-level block list is kept by a hash of the
+// item's text, and only items not seen before are parsed, a batch at a
+// time; other top-level entries, which are small, are decoded each time.
+// Positions are found only when asked for (Document.Locate), by parsing
+// the whole file then. A file whose layout it does not follow (a top-level
+// list, document markers, anchors, tabs), a target it cannot copy (see
+// cacheable), and any decoding problem send the file to Decode, so the
+// result and every error are always what Decode gives.
 type Cache struct {
 	mu    sync.Mutex
-	parts map[string]*yaml.Node
+	items map[itemKey]reflect.Value // never modified once stored
 }
 
-// Decode is Decode, reusing the parse of every part whose text is unchanged.
+type itemKey struct {
+	typ  reflect.Type
+	text [sha256.Size]byte
+}
+
+// Decode is Decode, reusing the value of every list item whose text is
+// unchanged.
 func (c *Cache) Decode(file string, data []byte, v any) (*Document, error) {
+	target := reflect.ValueOf(v).Elem()
 	c.mu.Lock()
-	doc, ok := c.assemble(file, data)
+	value, ok := c.assemble(data, target)
 	c.mu.Unlock()
 	if !ok {
 		return Decode(file, data, v)
 	}
-	return doc, doc.decode(v)
+	target.Set(value)
+	return &Document{File: file, data: data}, nil
 }
 
 // entry is a top-level key and the lines of its value.
 type entry struct {
 	key   string
-	line  int // 1-based line of the key
 	text  string
-	items []chunk // the value's block-list items; nil when parsed whole
+	items []string // the value's block-list items; nil when parsed whole
 }
 
-type chunk struct {
-	line int
-	text string
-}
-
-// assemble builds the document's tree from cached or freshly parsed parts;
-// false when the file must be parsed whole.
-func (c *Cache) assemble(file string, data []byte) (*Document, bool) {
+// assemble decodes data into a copy of v from cached or freshly decoded
+// parts; false when the file must go to Decode.
+func (c *Cache) assemble(data []byte, v reflect.Value) (reflect.Value, bool) {
+	if v.Kind() != reflect.Struct || !cacheable(v.Type(), map[reflect.Type]bool{}) {
+		return reflect.Value{}, false
+	}
 	entries, ok := split(data)
 	if !ok || len(entries) == 0 {
-		return nil, false
+		return reflect.Value{}, false
 	}
-	used := make(map[string]*yaml.Node, len(c.parts))
-	doc := &Document{File: file, shift: make(map[*yaml.Node]int)}
-	root := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Line: entries[0].line, Column: 1}
+	out := clone(v)
+	fields := fieldsOf(v.Type())
+	used := make(map[itemKey]reflect.Value, len(c.items))
 	seen := make(map[string]bool, len(entries))
 	for _, e := range entries {
-		if seen[e.key] {
-			return nil, false
+		index, known := fields[e.key]
+		if !known || seen[e.key] || !c.decodeEntry(e, out.Field(index), used) {
+			return reflect.Value{}, false
 		}
 		seen[e.key] = true
-		key, value, ok := c.entryNodes(e, used, doc.shift)
-		if !ok {
-			return nil, false
-		}
-		root.Content = append(root.Content, key, value)
 	}
-	c.parts = used
-	doc.root = root
-	return doc, true
+	c.items = used
+	return out, true
 }
 
-func (c *Cache) entryNodes(e entry, used map[string]*yaml.Node, shift map[*yaml.Node]int) (key, value *yaml.Node, ok bool) {
-	key = &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: e.key, Line: e.line, Column: 1}
-	if e.items == nil {
-		whole, ok := c.part(e.text, used, yaml.MappingNode)
-		if !ok || len(whole.Content) != 2 || whole.Content[0].Value != e.key {
-			return nil, nil, false
-		}
-		value = whole.Content[1]
-		shift[value] = e.line - 1
-		return key, value, true
+// decodeEntry decodes an entry's value into field.
+func (c *Cache) decodeEntry(e entry, field reflect.Value, used map[itemKey]reflect.Value) bool {
+	if e.items == nil || field.Kind() != reflect.Slice {
+		whole, ok := parsePart(e.text, yaml.MappingNode)
+		return ok && len(whole.Content) == 2 && whole.Content[0].Value == e.key && decodes(whole.Content[1], field)
 	}
-	value = &yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq", Line: e.items[0].line}
-	for _, it := range e.items {
-		list, ok := c.part(it.text, used, yaml.SequenceNode)
-		if !ok || len(list.Content) != 1 {
-			return nil, nil, false
+	list := reflect.MakeSlice(field.Type(), len(e.items), len(e.items))
+	keys := make([]itemKey, len(e.items))
+	var missing []int
+	for i, text := range e.items {
+		keys[i] = itemKey{typ: list.Type().Elem(), text: sha256.Sum256([]byte(text))}
+		if _, ok := c.items[keys[i]]; !ok {
+			missing = append(missing, i)
 		}
-		item := list.Content[0]
-		shift[item] = it.line - 1
-		value.Content = append(value.Content, item)
 	}
-	return key, value, true
+	for batch := range slices.Chunk(missing, batchSize) {
+		if !c.decodeItems(e.items, keys, batch) {
+			return false
+		}
+	}
+	for i, key := range keys {
+		used[key] = c.items[key]
+		list.Index(i).Set(c.items[key])
+		unshare(list.Index(i))
+	}
+	field.Set(list)
+	return true
 }
 
-// part parses text on its own, or takes it from the cache.
-func (c *Cache) part(text string, used map[string]*yaml.Node, kind yaml.Kind) (*yaml.Node, bool) {
-	n, ok := c.parts[text]
-	if !ok {
-		var err error
-		if n, err = parse("", []byte(text)); err != nil || n == nil || hasAnchors(n) {
-			return nil, false
-		}
+// batchSize is how many new list items are parsed together: enough to
+// make a first read about as fast as one parse of the whole file, few
+// enough that their nodes take little memory.
+const batchSize = 256
+
+// decodeItems parses the items at the indexes in batch together, as one
+// list, and adds their values to the cache under their keys.
+func (c *Cache) decodeItems(items []string, keys []itemKey, batch []int) bool {
+	var text strings.Builder
+	for _, i := range batch {
+		text.WriteString(items[i])
 	}
-	used[text] = n
-	return n, n.Kind == kind
+	list, ok := parsePart(text.String(), yaml.SequenceNode)
+	if !ok || len(list.Content) != len(batch) {
+		return false
+	}
+	if c.items == nil {
+		c.items = make(map[itemKey]reflect.Value)
+	}
+	for j, i := range batch {
+		v := reflect.New(keys[i].typ).Elem()
+		if !decodes(list.Content[j], v) {
+			return false
+		}
+		c.items[keys[i]] = v
+	}
+	return true
+}
+
+// parsePart parses a part of a file on its own into a node of the kind.
+func parsePart(text string, kind yaml.Kind) (*yaml.Node, bool) {
+	n, err := parse("", []byte(text))
+	return n, err == nil && n != nil && n.Kind == kind && !hasAnchors(n)
+}
+
+// decodes decodes n into v, reporting whether it did so without a problem.
+func decodes(n *yaml.Node, v reflect.Value) bool {
+	dec := &decoder{doc: &Document{}}
+	dec.value(n, v)
+	return len(dec.errs) == 0
 }
 
 func hasAnchors(n *yaml.Node) bool {
@@ -117,6 +158,65 @@ func hasAnchors(n *yaml.Node) bool {
 		}
 	}
 	return false
+}
+
+// cacheable is true for a type that the decoder fills by itself (no
+// Unmarshaler) and that clone copies fully (no map, interface or unexported
+// field). seen holds the types being checked, for recursive types.
+func cacheable(t reflect.Type, seen map[reflect.Type]bool) bool {
+	if seen[t] {
+		return true
+	}
+	seen[t] = true
+	if reflect.PointerTo(t).Implements(unmarshalerType) {
+		return false
+	}
+	switch t.Kind() {
+	case reflect.Pointer, reflect.Slice:
+		return cacheable(t.Elem(), seen)
+	case reflect.Struct:
+		for i := range t.NumField() {
+			if f := t.Field(i); !f.IsExported() || !cacheable(f.Type, seen) {
+				return false
+			}
+		}
+		return true
+	case reflect.String:
+		return true
+	}
+	return t.Kind() >= reflect.Bool && t.Kind() <= reflect.Complex128
+}
+
+// clone copies v, sharing no slice or pointer with it.
+func clone(v reflect.Value) reflect.Value {
+	c := reflect.New(v.Type()).Elem()
+	c.Set(v)
+	unshare(c)
+	return c
+}
+
+// unshare replaces every slice and pointer in v, which is settable, with a
+// copy.
+func unshare(v reflect.Value) {
+	switch v.Kind() {
+	case reflect.Pointer:
+		if !v.IsNil() {
+			v.Set(clone(v.Elem()).Addr())
+		}
+	case reflect.Slice:
+		if !v.IsNil() {
+			s := reflect.MakeSlice(v.Type(), v.Len(), v.Len())
+			reflect.Copy(s, v)
+			for i := range s.Len() {
+				unshare(s.Index(i))
+			}
+			v.Set(s)
+		}
+	case reflect.Struct:
+		for i := range v.NumField() {
+			unshare(v.Field(i))
+		}
+	}
 }
 
 // split cuts data into top-level entries, and the value of an entry that is
@@ -153,7 +253,7 @@ func entryAt(lines []string, start, end int) (entry, bool) {
 	if !found || !isPlainKey(key) {
 		return entry{}, false
 	}
-	e := entry{key: key, line: start + 1, text: strings.Join(lines[start:end], "")}
+	e := entry{key: key, text: strings.Join(lines[start:end], "")}
 	if !isBlank(rest) {
 		return e, true // a value on the key's line: parse the entry whole
 	}
@@ -172,11 +272,11 @@ func entryAt(lines []string, start, end int) (entry, bool) {
 		line := lines[i]
 		switch {
 		case isItemStart(line, indent):
-			e.items = append(e.items, chunk{line: i + 1, text: line})
+			e.items = append(e.items, line)
 		case !isBlank(line) && len(line)-len(strings.TrimLeft(line, " ")) <= indent:
 			return entry{}, false
 		default:
-			e.items[len(e.items)-1].text += line
+			e.items[len(e.items)-1] += line
 		}
 	}
 	return e, true

@@ -32,7 +32,6 @@ var (
 type decoder struct {
 	doc   *Document
 	steps []step
-	shift int
 	errs  []error
 }
 
@@ -49,7 +48,7 @@ func (d *Document) decode(v any) error {
 
 func (dec *decoder) fail(n *yaml.Node, format string, args ...any) {
 	dec.errs = append(dec.errs, &fielderr.FieldError{
-		File: dec.doc.File, Line: n.Line + dec.shift, Field: dec.path(), Msg: fmt.Sprintf(format, args...),
+		File: dec.doc.File, Line: n.Line, Field: dec.path(), Msg: fmt.Sprintf(format, args...),
 	})
 }
 
@@ -74,10 +73,6 @@ func (dec *decoder) value(n *yaml.Node, v reflect.Value) {
 	}
 	if isNull(n) {
 		return // like an absent key: the zero value, or what a default sets
-	}
-	if shift, ok := dec.doc.shift[n]; ok {
-		dec.shift += shift
-		defer func() { dec.shift -= shift }()
 	}
 	if reflect.PointerTo(v.Type()).Implements(unmarshalerType) {
 		if err := v.Addr().Interface().(Unmarshaler).UnmarshalYAML(n); err != nil {
@@ -123,7 +118,7 @@ func (dec *decoder) structure(n *yaml.Node, v reflect.Value) {
 		case !known:
 			dec.fail(key, "unknown key %q", key.Value)
 		case seen[index] != nil:
-			dec.fail(key, "key %q is already set at line %d", key.Value, seen[index].Line+dec.shift)
+			dec.fail(key, "key %q is already set at line %d", key.Value, seen[index].Line)
 		default:
 			seen[index] = key
 			dec.value(val, v.Field(index))

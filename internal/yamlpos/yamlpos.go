@@ -12,6 +12,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"sync"
 
 	"go.yaml.in/yaml/v4"
 
@@ -22,9 +23,8 @@ import (
 type Document struct {
 	File string
 	root *yaml.Node // the document's content; nil for an empty file
-	// shift holds, for parts parsed on their own (see Cache), how far the
-	// lines of the node and everything under it are from the file's.
-	shift map[*yaml.Node]int
+	data []byte     // the file, when it is parsed only to locate a field
+	once sync.Once
 }
 
 // Decode reads one YAML document into v, a pointer to a struct, rejecting
@@ -112,27 +112,35 @@ func (d *Document) line(field string) int {
 // find returns the field's line, or its nearest ancestor's, and whether the
 // field itself is in the file.
 func (d *Document) find(field string) (int, bool) {
-	n := d.root
+	n := d.tree()
 	if n == nil {
 		return 0, false
 	}
-	shift := d.shift[n]
-	line := n.Line + shift
+	line := n.Line
 	for _, step := range splitPath(field) {
 		next, key := child(n, step)
 		if next == nil {
 			return line, false
 		}
-		if key != nil { // a mapping entry is reported at its key's line
-			line = key.Line + shift
-		}
-		shift += d.shift[next]
-		if key == nil { // a list item at its own line
-			line = next.Line + shift
+		line = next.Line // a list item at its own line
+		if key != nil {  // a mapping entry at its key's line
+			line = key.Line
 		}
 		n = next
 	}
 	return line, true
+}
+
+// tree returns the document's content, parsing the file the first time
+// for a Document that Cache decoded.
+func (d *Document) tree() *yaml.Node {
+	d.once.Do(func() {
+		if d.data != nil {
+			d.root, _ = parse(d.File, d.data)
+			d.data = nil
+		}
+	})
+	return d.root
 }
 
 // child returns the node a path step leads to and, in a mapping, its key.

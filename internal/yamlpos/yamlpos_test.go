@@ -1,6 +1,8 @@
 package yamlpos_test
 
 import (
+	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -87,5 +89,65 @@ func TestSyntaxErrorNamesTheLineThatBreaks(t *testing.T) {
 	_, err := yamlpos.Decode("k.yaml", []byte("s: a\ni: 1\n  u: 2\n"), &kinds{})
 	if err == nil || !strings.HasPrefix(err.Error(), "k.yaml:3: ") {
 		t.Errorf("error = %v, want it at k.yaml:3", err)
+	}
+}
+
+type fleet struct {
+	Items []struct {
+		Name string `yaml:"name"`
+		GPUs []int  `yaml:"gpus"`
+	} `yaml:"items"`
+}
+
+// TestCacheResultsShareNothing changes what one Decode through a Cache
+// returned and checks that the next result, built from the same cached
+// item, is unaffected; and that fields and problems are placed in the file.
+func TestCacheResultsShareNothing(t *testing.T) {
+	var cache yamlpos.Cache
+	data := []byte("items:\n  - {name: a, gpus: [0, 1]}\n  - name: b\n")
+	var first, second fleet
+	if _, err := cache.Decode("f.yaml", data, &first); err != nil {
+		t.Fatal(err)
+	}
+	first.Items[0].GPUs[0], first.Items[0].Name = 7, "changed"
+	doc, err := cache.Decode("f.yaml", data, &second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if it := second.Items[0]; it.Name != "a" || it.GPUs[0] != 0 {
+		t.Errorf("second decode = %+v, want the file's item", it)
+	}
+	if got := doc.Locate("items[1].name").Line; got != 3 {
+		t.Errorf("items[1].name is at line %d, want 3", got)
+	}
+	_, err = cache.Decode("f.yaml", append(data, "  - {name: c, gpus: x}\n"...), &fleet{})
+	if want := "f.yaml:4: items[2].gpus: want a list, got !!str `x`"; err == nil || err.Error() != want {
+		t.Errorf("error = %v, want %s", err, want)
+	}
+}
+
+// TestCacheAgreesWithDecodeOnLongLists decodes lists longer than one batch
+// of new items, first read and after edits, and compares every result and
+// error with Decode's.
+func TestCacheAgreesWithDecodeOnLongLists(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("items:\n")
+	for i := range 600 {
+		fmt.Fprintf(&b, "  - name: n%d\n    gpus: [%d]\n", i, i%8)
+	}
+	file := b.String()
+	var cache yamlpos.Cache
+	for _, in := range []string{
+		file,
+		strings.Replace(file, "gpus: [512]", "gpus: [9]\n    colour: red", 1),
+		strings.Replace(file, "name: n7\n", "name: n7\n  - name: added\n", 1),
+		file + "  - name: last\n",
+	} {
+		var want, got fleet
+		_, wantErr := yamlpos.Decode("f.yaml", []byte(in), &want)
+		_, gotErr := cache.Decode("f.yaml", []byte(in), &got)
+		if fmt.Sprint(wantErr) != fmt.Sprint(gotErr) || !reflect.DeepEqual(want, got) {
+			t.Fatalf("Decode: %v\nCache.Decode: %v\nsame value: %t", wantErr, gotErr, reflect.DeepEqual(want, got))
+		}
 	}
 }
