@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"unicode/utf8"
 
 	"go.yaml.in/yaml/v4"
 )
@@ -18,9 +19,10 @@ import (
 // time; other top-level entries, which are small, are decoded each time.
 // Positions are found only when asked for (Document.Locate), by parsing
 // the whole file then. A file whose layout it does not follow (a top-level
-// list, document markers, anchors, tabs), a target it cannot copy (see
-// cacheable), and any decoding problem send the file to Decode, so the
-// result and every error are always what Decode gives.
+// list, document markers, anchors, tabs, characters YAML does not allow
+// anywhere, comments included), a target it cannot copy (see cacheable),
+// and any decoding problem send the file to Decode, so the result and
+// every error are always what Decode gives.
 type Cache struct {
 	mu    sync.Mutex
 	items map[itemKey]reflect.Value // never modified once stored
@@ -56,6 +58,9 @@ type entry struct {
 // parts; false when the file must go to Decode.
 func (c *Cache) assemble(data []byte, v reflect.Value) (reflect.Value, bool) {
 	if v.Kind() != reflect.Struct || !cacheable(v.Type(), map[reflect.Type]bool{}) {
+		return reflect.Value{}, false
+	}
+	if !printable(data) {
 		return reflect.Value{}, false
 	}
 	entries, ok := split(data)
@@ -307,4 +312,22 @@ func isItemStart(line string, indent int) bool {
 	}
 	next := line[indent+1:]
 	return next == "" || next[0] == ' ' || next[0] == '\n'
+}
+
+// printable reports whether data holds only characters YAML allows in a
+// stream (YAML 1.2 c-printable, which Decode enforces even in comments the
+// cache would skip): tab, line breaks, and printable Unicode.
+func printable(data []byte) bool {
+	return bytes.IndexFunc(data, func(r rune) bool {
+		switch {
+		case r == '\t' || r == '\n' || r == '\r':
+			return false
+		case r < 0x20 || r == 0x7f:
+			return true
+		case r >= 0x80 && r <= 0x9f && r != 0x85:
+			return true
+		default:
+			return r == utf8.RuneError || r == 0xfffe || r == 0xffff
+		}
+	}) < 0
 }
