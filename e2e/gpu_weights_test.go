@@ -28,9 +28,11 @@ const (
 	splitTolerance = 0.05
 	// noiseCallers keep a one-slot model server busy with a queue deep
 	// enough to outlast a short stall of the callers.
-	noiseCallers = 4
-	// splitAttempts bounds the measurements steadySplit repeats.
-	splitAttempts = 3
+	noiseCallers = 6
+	// splitAttempts bounds the measurements steadySplit repeats. A run is
+	// repeated only when the proxy saw the weights change during it (a
+	// stalled machine lets the busy server's queue drain between scrapes).
+	splitAttempts = 6
 )
 
 // busyGPU is a GPU running flat out with most of its memory in use.
