@@ -175,6 +175,9 @@ func (m *merger) addTenantAuth(doc *yamlpos.Document, a *TenantAuth) {
 		pr.Add("tenantAuth.jwt.jwksFile", "names a file in the policy directory; load the directory, not one file")
 	case !fs.ValidPath(j.JWKSFile) || strings.Contains(j.JWKSFile, "/"):
 		pr.Add("tenantAuth.jwt.jwksFile", "must name a file directly in the policy directory (got %q)", j.JWKSFile)
+	case filepath.Ext(j.JWKSFile) != ".json":
+		// Only .json files of the directory are watched besides the policy.
+		pr.Add("tenantAuth.jwt.jwksFile", "must be a .json file, so that edits of it are seen (got %q)", j.JWKSFile)
 	default:
 		data, err := fs.ReadFile(m.fsys, path.Join(m.dir, j.JWKSFile))
 		if err != nil {

@@ -72,6 +72,8 @@ func TestLoadReportsBadTenantConfig(t *testing.T) {
 			[]string{"tenants.yaml:13: tenantAuth.jwt.jwksFile: reading ", "gone.json"}},
 		{"JWKS outside the directory", func(s string) string { return strings.Replace(s, "jwks.json", "../jwks.json", 1) }, testJWKS,
 			[]string{"tenants.yaml:13: tenantAuth.jwt.jwksFile: must name a file directly in the policy directory"}},
+		{"JWKS file that is not .json", func(s string) string { return strings.Replace(s, "jwks.json", "keys.pem", 1) }, testJWKS,
+			[]string{"tenants.yaml:13: tenantAuth.jwt.jwksFile: must be a .json file"}},
 		{"no issuer, bad claim, share over 100", func(s string) string {
 			s = strings.Replace(s, "    issuer: https://auth.example.com\n", "    tenantClaim: \"a b\"\n", 1)
 			return strings.Replace(s, "models: [chat-model]", "models: [chat-model]\n    concurrencyShare: 120", 1)

@@ -152,7 +152,7 @@ func servedResourceOf(typeURL, name string, res types.Resource, digest string, p
 	}
 	b, err := cache.MarshalResource(res)
 	if err != nil {
-		return servedResource{}, fmt.Errorf("marshal %s %q: %w", typeName(typeURL), name, err)
+		return servedResource{}, fmt.Errorf("marshal %s %q: %w", TypeName(typeURL), name, err)
 	}
 	if digest == "" {
 		sum := sha256.Sum256(b)

@@ -93,7 +93,7 @@ func TestSotWSendsOnlyChangedLoadAssignmentsAndCompleteClusters(t *testing.T) {
 	setViews(t, srv, fleet, "az-1")
 	clusters := next(t, client.recv)
 	if clusters.TypeUrl != resource.ClusterType || !slices.Equal(clusterNames(t, clusters), []string{"m1", "m2", "m3"}) {
-		t.Fatalf("after adding m3 got %s %v, want every cluster: m1 m2 m3", typeName(clusters.TypeUrl), clusterNames(t, clusters))
+		t.Fatalf("after adding m3 got %s %v, want every cluster: m1 m2 m3", TypeName(clusters.TypeUrl), clusterNames(t, clusters))
 	}
 	client.ack(t, clusters)
 	client.send(t, &discoveryv3.DiscoveryRequest{

@@ -91,7 +91,7 @@ func (s *Server) snapshotsByView() map[string]*cache.Snapshot {
 func clientConfig(n NodeStatus, snap *cache.Snapshot, withContents bool) *statusv3.ClientConfig {
 	cc := &statusv3.ClientConfig{Node: n.Node, ClientScope: n.View}
 	for _, typeURL := range xdsTypes {
-		cc.GenericXdsConfigs = append(cc.GenericXdsConfigs, typeConfigs(typeURL, n.Types[typeName(typeURL)], snap, withContents)...)
+		cc.GenericXdsConfigs = append(cc.GenericXdsConfigs, typeConfigs(typeURL, n.Types[TypeName(typeURL)], snap, withContents)...)
 	}
 	return cc
 }

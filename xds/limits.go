@@ -110,9 +110,10 @@ func (g *guard) intercept(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInf
 	}
 	defer g.closeStream(s.conn)
 	err := handler(srv, s)
-	g.release(s)
-	if s.refusal != nil {
-		return s.refusal
+	identity, refusal := s.finish()
+	g.release(identity, s.conn)
+	if refusal != nil {
+		return refusal
 	}
 	return err
 }
@@ -149,18 +150,20 @@ func (g *guard) admitConnection(identity, conn string) (ok bool, held int) {
 	return true, len(conns)
 }
 
-func (g *guard) release(s *guardedStream) {
-	if s.identity == "" {
+// release gives back the connection slot a stream of identity held ("":
+// none).
+func (g *guard) release(identity, conn string) {
+	if identity == "" {
 		return
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	conns := g.conns[s.identity]
-	if conns[s.conn]--; conns[s.conn] <= 0 {
-		delete(conns, s.conn)
+	conns := g.conns[identity]
+	if conns[conn]--; conns[conn] <= 0 {
+		delete(conns, conn)
 	}
 	if len(conns) == 0 {
-		delete(g.conns, s.identity)
+		delete(g.conns, identity)
 	}
 }
 
@@ -174,12 +177,48 @@ func connectionOf(ctx context.Context) string {
 }
 
 // guardedStream checks each discovery request the handler receives.
+// go-control-plane receives on a goroutine of its own that can outlive the
+// handler, so what check sets is guarded, and nothing is admitted once
+// finish has run.
 type guardedStream struct {
 	grpc.ServerStream
-	g        *guard
-	conn     string
+	g    *guard
+	conn string
+
+	mu       sync.Mutex
 	identity string // set once admitted
 	refusal  error
+	finished bool
+}
+
+// admitted is the identity the stream was admitted as; "" before.
+func (s *guardedStream) admitted() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.identity
+}
+
+// admit counts the stream's connection against identity, unless the
+// handler has returned already.
+func (s *guardedStream) admit(identity string) (ok bool, held int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.finished {
+		return true, 0
+	}
+	if ok, held = s.g.admitConnection(identity, s.conn); ok {
+		s.identity = identity
+	}
+	return ok, held
+}
+
+// finish ends admission and returns what the stream was admitted as and
+// why it was refused, if it was.
+func (s *guardedStream) finish() (identity string, refusal error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.finished = true
+	return s.identity, s.refusal
 }
 
 func (s *guardedStream) RecvMsg(m any) error {
@@ -200,24 +239,25 @@ func (s *guardedStream) RecvMsg(m any) error {
 // checked again.
 func (s *guardedStream) check(node *corev3.Node) error {
 	if node == nil {
-		if s.identity == "" && s.g.trustDomain != "" {
+		if s.admitted() == "" && s.g.trustDomain != "" {
 			return s.refuse(RefusedNoIdentity, s.conn, codes.PermissionDenied, "the first xDS request must name its node")
 		}
 		return nil
 	}
 	if size := proto.Size(node); size > s.g.limits.MaxNodeBytes {
-		return s.refuse(RefusedNodeTooLarge, "node/"+node.GetId(), codes.ResourceExhausted,
-			fmt.Sprintf("node %q is %d bytes serialized, the limit is %d", node.GetId(), size, s.g.limits.MaxNodeBytes))
+		// The id of an oversized node is as untrusted as the rest of it: the
+		// refusal is keyed by the connection and names the id cut short.
+		return s.refuse(RefusedNodeTooLarge, s.conn, codes.ResourceExhausted,
+			fmt.Sprintf("node %q is %d bytes serialized, the limit is %d", truncate(node.GetId()), size, s.g.limits.MaxNodeBytes))
 	}
 	identity, err := s.identify(node)
-	if err != nil || s.identity != "" {
+	if err != nil || s.admitted() != "" {
 		return err
 	}
-	if ok, held := s.g.admitConnection(identity, s.conn); !ok {
+	if ok, held := s.admit(identity); !ok {
 		return s.refuse(RefusedConnectionsPerIdentity, identity, codes.ResourceExhausted,
 			fmt.Sprintf("%s already has %d connections with xDS streams, the limit is %d", identity, held, s.g.limits.MaxConnectionsPerIdentity))
 	}
-	s.identity = identity
 	return nil
 }
 
@@ -250,8 +290,11 @@ func (s *guardedStream) refuse(reason, identity string, code codes.Code, message
 		s.g.logger.Warn("xDS stream refused", "reason", reason, "identity", identity, "peer", s.conn,
 			"error", message, "suppressed", suppressed)
 	}
-	s.refusal = status.Error(code, message)
-	return s.refusal
+	err := status.Error(code, message)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.refusal = err
+	return err
 }
 
 func peerCertificate(ctx context.Context) *x509.Certificate {

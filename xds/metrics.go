@@ -66,8 +66,8 @@ func (m *metrics) recordPush(view string, v snapshot.Versions) {
 		resource.ListenerType: v.Listeners, resource.RouteType: v.Routes,
 		resource.ClusterType: v.Clusters, resource.EndpointType: v.Endpoints,
 	} {
-		m.versionInfo.DeletePartialMatch(prometheus.Labels{"view": view, "type": typeName(typ)})
-		m.versionInfo.WithLabelValues(view, typeName(typ), version).Set(1)
+		m.versionInfo.DeletePartialMatch(prometheus.Labels{"view": view, "type": TypeName(typ)})
+		m.versionInfo.WithLabelValues(view, TypeName(typ), version).Set(1)
 	}
 }
 
@@ -77,9 +77,9 @@ func (m *metrics) forget(view string) {
 	m.versionInfo.DeletePartialMatch(prometheus.Labels{"view": view})
 }
 
-// typeName is the short name of an xDS type URL, e.g. "Cluster" for
-// "type.googleapis.com/envoy.config.cluster.v3.Cluster".
-func typeName(typeURL string) string {
+// TypeName is a type URL's short name (Cluster, ClusterLoadAssignment, …),
+// as metrics label it and status prints it.
+func TypeName(typeURL string) string {
 	return typeURL[strings.LastIndexByte(typeURL, '.')+1:]
 }
 
@@ -91,7 +91,7 @@ var xdsTypes = []string{resource.ListenerType, resource.RouteType, resource.Clus
 // stage.
 func (m *metrics) initTypes() {
 	for _, typeURL := range xdsTypes {
-		name := typeName(typeURL)
+		name := TypeName(typeURL)
 		m.acks.WithLabelValues(name)
 		m.nacks.WithLabelValues(name)
 		m.pushToAck.WithLabelValues(name)

@@ -167,7 +167,8 @@ func (s *Server) Registry() *prometheus.Registry { return s.cfg.Registry }
 
 // SetZones names the zones that are views of their own; a node naming
 // another zone receives the view without a zone. Until it is called every
-// zone is accepted.
+// zone is accepted. A node already connected keeps the view it attached
+// with until it reconnects.
 func (s *Server) SetZones(zones []string) {
 	known := make(map[string]bool, len(zones))
 	for _, z := range zones {

@@ -338,6 +338,31 @@ func TestUnknownZoneGetsTheViewWithoutAZone(t *testing.T) {
 	}
 }
 
+// TestConnectedNodeKeepsItsViewWhenZonesChange: a node of a zone the fleet
+// did not have gets the no-zone view; when the fleet gains its zone, the
+// node stays on the view it attached with (the one the controller builds
+// for it) until it reconnects, and keeps receiving that view's updates.
+func TestConnectedNodeKeepsItsViewWhenZonesChange(t *testing.T) {
+	srv, addr := startServer(t, ServerConfig{})
+	srv.SetZones([]string{"az-1"})
+	setViews(t, srv, testFleet(), "") // az-2 has no view: no proxy of it was known
+	client := openSotW(t, addr)
+	client.send(t, &discoveryv3.DiscoveryRequest{Node: zoneNode("early", "az-2"), TypeUrl: resource.EndpointType})
+	first := next(t, client.recv)
+
+	srv.SetZones([]string{"az-1", "az-2"})
+	client.ack(t, first) // this request's watch is keyed after the change
+	changed := testFleet()
+	changed.Instances[0].Health = topology.HealthUnhealthy
+	setViews(t, srv, changed, "")
+	if got := next(t, client.recv); got.GetVersionInfo() == first.GetVersionInfo() {
+		t.Errorf("the no-zone view's update reached the node with the version it had, %s", got.GetVersionInfo())
+	}
+	if got := fmt.Sprint(srv.ConnectedViews()); got != "[/grpc]" {
+		t.Errorf("ConnectedViews() = %s, want the view the node attached with, [/grpc]", got)
+	}
+}
+
 // TestDropViewForgetsOnlyIdleViews: a view with a connected node is kept;
 // once its node leaves it can be dropped, and a node that comes back waits
 // for a new snapshot.

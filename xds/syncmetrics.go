@@ -41,7 +41,7 @@ func (c syncCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 	for _, typeURL := range xdsTypes {
-		name := typeName(typeURL)
+		name := TypeName(typeURL)
 		ch <- prometheus.MustNewConstMetric(outOfSyncDesc, prometheus.GaugeValue, float64(behind[name]), name)
 		ch <- prometheus.MustNewConstMetric(outOfSyncAgeDesc, prometheus.GaugeValue, oldest[name].Seconds(), name)
 	}

@@ -83,6 +83,23 @@ type tracker struct {
 	streams   map[streamKey]*streamState
 	nodes     map[string]*nodeState
 	connected map[snapshot.View]int // nodes per view
+
+	// attachedViews holds, by node id, the view each connected node was
+	// given when it attached, for the cache's key (viewHash): a node keeps
+	// its view while it stays connected, even when the fleet's zones
+	// change, so the views the controller builds are the ones its watches
+	// wait on. A sync.Map: the cache reads it under its own lock.
+	attachedViews sync.Map
+}
+
+// attachedView is the view node id was given when it attached; false while
+// it is not connected.
+func (t *tracker) attachedView(id string) (snapshot.View, bool) {
+	v, ok := t.attachedViews.Load(id)
+	if !ok {
+		return snapshot.View{}, false
+	}
+	return v.(snapshot.View), true
 }
 
 func newTracker(logger *slog.Logger, m *metrics, logs *logLimiter, viewOf func(*corev3.Node) (snapshot.View, bool)) *tracker {
@@ -162,6 +179,7 @@ func (t *tracker) close(id streamKey) {
 	n := t.nodes[st.nodeID]
 	if n.streams--; n.streams == 0 {
 		delete(t.nodes, st.nodeID)
+		t.attachedViews.Delete(st.nodeID)
 		t.countView(n.view, -1)
 		t.logger.Info("proxy disconnected", "node", st.nodeID, "view", n.view.String())
 	}
@@ -187,6 +205,7 @@ func (t *tracker) attach(st *streamState, node *corev3.Node) {
 		}
 		n = &nodeState{node: identity(node), view: view, types: map[string]TypeStatus{}}
 		t.nodes[st.nodeID] = n
+		t.attachedViews.Store(st.nodeID, view)
 		t.metrics.connected.Set(float64(len(t.nodes)))
 		t.countView(view, +1)
 		t.logger.Info("proxy connected", "node", st.nodeID, "view", view.String(), "userAgent", node.GetUserAgentName())
@@ -248,8 +267,8 @@ func (t *tracker) answer(id streamKey, node *corev3.Node, typeURL, nonce string,
 		t.recordNack(st, typeURL, resp.version, nack.GetMessage())
 		return resp.version, true
 	}
-	t.metrics.acks.WithLabelValues(typeName(typeURL)).Inc()
-	t.metrics.pushToAck.WithLabelValues(typeName(typeURL)).Observe(time.Since(resp.at).Seconds())
+	t.metrics.acks.WithLabelValues(TypeName(typeURL)).Inc()
+	t.metrics.pushToAck.WithLabelValues(TypeName(typeURL)).Observe(time.Since(resp.at).Seconds())
 	t.updateType(st, typeURL, func(ts *TypeStatus) {
 		ts.AckedVersion, ts.PendingSince, ts.LastAckAt = resp.version, time.Time{}, time.Now()
 	})
@@ -259,14 +278,14 @@ func (t *tracker) answer(id streamKey, node *corev3.Node, typeURL, nonce string,
 // recordNack counts every NACK and keeps its message for /status; it logs
 // at most one line per node and type per LogEvery.
 func (t *tracker) recordNack(st *streamState, typeURL, version, message string) {
-	t.metrics.nacks.WithLabelValues(typeName(typeURL)).Inc()
+	t.metrics.nacks.WithLabelValues(TypeName(typeURL)).Inc()
 	message = truncate(message)
 	t.updateType(st, typeURL, func(ts *TypeStatus) {
 		ts.NackedVersion, ts.LastNackError, ts.LastNackAt = version, message, time.Now()
 	})
 	if ok, suppressed := t.logs.allow(st.nodeID + "\x00" + typeURL); ok {
 		t.logger.Warn("xDS NACK", "node", st.nodeID, "view", t.nodes[st.nodeID].view.String(),
-			"type", typeName(typeURL), "version", version, "error", message, "suppressed", suppressed)
+			"type", TypeName(typeURL), "version", version, "error", message, "suppressed", suppressed)
 	}
 }
 
@@ -285,7 +304,7 @@ func (t *tracker) updateType(st *streamState, typeURL string, update func(*TypeS
 	if !st.attached || n == nil {
 		return
 	}
-	name := typeName(typeURL)
+	name := TypeName(typeURL)
 	ts := n.types[name]
 	update(&ts)
 	n.types[name] = ts

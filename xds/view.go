@@ -50,10 +50,14 @@ func viewOf(node *corev3.Node, known map[string]bool) (view snapshot.View, ok bo
 }
 
 // viewHash keys the cache by view: every node of a view shares one
-// snapshot.
+// snapshot. A connected node keeps the view it attached with (see
+// tracker.attachedViews); a node's first request maps it afresh.
 type viewHash struct{ s *Server }
 
 func (h viewHash) ID(node *corev3.Node) string {
+	if view, ok := h.s.tracker.attachedView(node.GetId()); ok {
+		return view.String()
+	}
 	view, _ := viewOf(node, h.s.knownZones())
 	return view.String()
 }

@@ -73,7 +73,10 @@ func (g *inputGuard) admitPolicy(p *drpolicy.Policy, dir string) error {
 	defer g.mu.Unlock()
 	var files []string
 	if dir != "" {
-		files, _ = drpolicy.Files(dir)
+		var err error
+		if files, err = drpolicy.Files(dir); err != nil {
+			return err
+		}
 	}
 	paths := make([]string, len(files))
 	for i, f := range files {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"runtime"
 	"runtime/debug"
@@ -195,16 +196,18 @@ type zoneResources struct {
 	resources *snapshot.Resources
 }
 
-// translateZones translates the fleet for each of its zones, in order; it
-// stops at the first zone that fails.
+// translateZones translates the fleet for each of its zones, in order. A
+// zone that fails is left out, and its error joined to the others'.
 func translateZones(fleet *topology.Fleet, pol *drpolicy.Policy, opts []snapshot.Option) ([]zoneResources, error) {
 	out := make([]zoneResources, 0, len(fleet.Zones))
+	var errs []error
 	for _, z := range fleet.Zones {
 		r, err := snapshot.Translate(fleet, pol, z.Name, opts...)
 		if err != nil {
-			return out, fmt.Errorf("zone %s: %w", z.Name, err)
+			errs = append(errs, fmt.Errorf("zone %s: %w", z.Name, err))
+			continue
 		}
 		out = append(out, zoneResources{zone: z.Name, resources: r})
 	}
-	return out, nil
+	return out, errors.Join(errs...)
 }

@@ -13,6 +13,8 @@ import (
 	statusv3 "github.com/envoyproxy/go-control-plane/envoy/service/status/v3"
 	"github.com/spf13/cobra"
 	"sigs.k8s.io/yaml"
+
+	"github.com/inferxds/inferxds/xds"
 )
 
 // Output formats of status.
@@ -140,7 +142,7 @@ func proxyStatuses(resp *statusv3.ClientStatusResponse) []proxyStatus {
 		p := proxyStatus{Node: cc.GetNode().GetId(), Zone: zone, Client: client}
 		seen := map[string]bool{}
 		for _, e := range cc.GetGenericXdsConfigs() {
-			typ := shortType(e.GetTypeUrl())
+			typ := xds.TypeName(e.GetTypeUrl())
 			if seen[typ] { // one entry per resource; the status is the type's
 				continue
 			}
@@ -159,11 +161,6 @@ func typeSyncOf(typ string, e *statusv3.ClientConfig_GenericXdsConfig) typeSync 
 	}
 	ts.Error, ts.Failed = e.GetErrorState().GetDetails(), e.GetErrorState().GetVersionInfo()
 	return ts
-}
-
-// shortType is a type URL's short name, as the table's columns say it.
-func shortType(typeURL string) string {
-	return typeURL[strings.LastIndexByte(typeURL, '.')+1:]
 }
 
 var typeColumns = []struct{ header, typ string }{

@@ -108,9 +108,20 @@ type fakeTranslator struct {
 	calls   map[snapshot.View]int
 	fail    error
 	forgets []string
+	// entered, when set, is closed as the next translation starts, which
+	// then waits until release is closed.
+	entered, release chan struct{}
 }
 
 func (tr *fakeTranslator) TranslateView(f *topology.Fleet, _ *drpolicy.Policy, v snapshot.View) (*snapshot.Resources, error) {
+	tr.mu.Lock()
+	entered, release := tr.entered, tr.release
+	tr.entered, tr.release = nil, nil
+	tr.mu.Unlock()
+	if entered != nil {
+		close(entered)
+		<-release
+	}
 	tr.mu.Lock()
 	defer tr.mu.Unlock()
 	if tr.calls == nil {
@@ -127,6 +138,15 @@ func (tr *fakeTranslator) Forget(zone string) {
 	tr.mu.Lock()
 	defer tr.mu.Unlock()
 	tr.forgets = append(tr.forgets, zone)
+}
+
+// holdNext makes the next translation wait for release; the returned
+// channel is closed when it has started.
+func (tr *fakeTranslator) holdNext(release chan struct{}) <-chan struct{} {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	tr.entered, tr.release = make(chan struct{}), release
+	return tr.entered
 }
 
 func (tr *fakeTranslator) count(v snapshot.View) int {
@@ -254,20 +274,31 @@ func TestControllerTranslatesOnlyConnectedViews(t *testing.T) {
 	}
 }
 
+// TestControllerCoalescesABurst: updates that arrive while a round is
+// translating are applied together in one more round, from the latest.
 func TestControllerCoalescesABurst(t *testing.T) {
 	h := start(t, Config{})
+	release := make(chan struct{})
+	translating := h.tr.holdNext(release)
 	h.srv.connect(envoyAZ1)
 	h.hub.Policy.Publish(&drpolicy.Policy{})
+	h.hub.Fleet.Publish(testFleet())
+	select {
+	case <-translating:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the controller never translated")
+	}
 	var last *topology.Fleet
 	for i := range 50 {
 		last = testFleet()
 		last.Instances[0].Weight = uint32(i + 1)
 		h.hub.Fleet.Publish(last)
 	}
-	s := waitFor(t, h.c, func(s Status) bool { return s.FleetVersion == 50 && generation(1)(s) })
+	close(release)
+	s := waitFor(t, h.c, func(s Status) bool { return s.FleetVersion == 51 && generation(2)(s) })
 
-	if s.Generation > 2 || h.tr.count(envoyAZ1) > 2 {
-		t.Errorf("50 updates gave %d rounds and %d translations, want 1 or 2", s.Generation, h.tr.count(envoyAZ1))
+	if s.Generation != 2 || h.tr.count(envoyAZ1) != 2 {
+		t.Errorf("50 updates during a round gave %d rounds and %d translations in all, want 2 and 2", s.Generation, h.tr.count(envoyAZ1))
 	}
 	if got, want := h.srv.servedVersion(envoyAZ1), weightsOf(last); got != want {
 		t.Errorf("az-1/envoy serves %q, want the last update's %q", got, want)

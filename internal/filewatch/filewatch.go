@@ -114,6 +114,7 @@ type watcher struct {
 	last      map[string][]byte // and the files' contents then
 	held      uint64            // fingerprint of a truncated state on hold
 	failing   string            // the watch error last reported
+	errored   bool              // an error was reported since the last delivery
 }
 
 // dir is the directory whose entries hold what path names.
@@ -149,8 +150,10 @@ func (w *watcher) loop(ctx context.Context, changed func()) error {
 		w.rewatch()
 		fp, files := w.read()
 		if fp == w.delivered {
-			if w.held != 0 { // back as it was: say so, so a hold report is cleared
-				w.held = 0
+			// Back as it was, or watchable again: say so, so that the
+			// reader's load clears the error it was told.
+			if w.held != 0 || (w.errored && w.failing == "") {
+				w.held, w.errored = 0, false
 				hold.Stop()
 				changed()
 			}
@@ -160,11 +163,11 @@ func (w *watcher) loop(ctx context.Context, changed func()) error {
 			if fp != w.held {
 				w.held = fp
 				hold.Reset(w.opts.Hold)
-				w.opts.Errors(fmt.Errorf("%s shrank to the start of its last version, as a file caught half-written does; holding it for %v", file, w.opts.Hold))
+				w.report(fmt.Errorf("%s shrank to the start of its last version, as a file caught half-written does; holding it for %v", file, w.opts.Hold))
 			}
 			return
 		}
-		w.delivered, w.last, w.held = fp, files, 0
+		w.delivered, w.last, w.held, w.errored = fp, files, 0, false
 		changed()
 	}
 	for {
@@ -182,13 +185,15 @@ func (w *watcher) loop(ctx context.Context, changed func()) error {
 			if !ok {
 				return nil
 			}
-			w.opts.Errors(fmt.Errorf("watching %s: %w", w.path, err))
+			w.report(fmt.Errorf("watching %s: %w", w.path, err))
 			start()
 		case <-poll.C:
 			if fp, _ := w.read(); !pending && fp != w.delivered && fp != w.held {
 				start()
 			}
-			w.rewatch()
+			if w.rewatch() {
+				start() // recovered: deliver, so the error is cleared
+			}
 		case <-hold.C:
 			deliver(true)
 		case <-quiet.C:
@@ -221,9 +226,10 @@ func (w *watcher) concerns(name string) bool {
 
 // rewatch watches the path's directory and every directory above it, again
 // wherever a symlink on the way now resolves elsewhere. It reports, once,
-// when the path's own directory cannot be watched; directories above it are
-// watched where they can be, and polling covers the rest.
-func (w *watcher) rewatch() {
+// when the path's own directory cannot be watched, and says when it can be
+// again; directories above it are watched where they can be, and polling
+// covers the rest.
+func (w *watcher) rewatch() (recovered bool) {
 	var failure error
 	for _, dir := range w.watchDirs() {
 		if err := w.watchDir(dir); err != nil && dir == w.dir() {
@@ -232,11 +238,20 @@ func (w *watcher) rewatch() {
 	}
 	switch {
 	case failure == nil:
+		recovered = w.failing != ""
 		w.failing = ""
 	case failure.Error() != w.failing:
 		w.failing = failure.Error()
-		w.opts.Errors(fmt.Errorf("%w; polling every %v", failure, w.opts.Poll))
+		w.report(fmt.Errorf("%w; polling every %v", failure, w.opts.Poll))
 	}
+	return recovered
+}
+
+// report hands err to Options.Errors and remembers, so that the next
+// delivery clears it even when the files did not change.
+func (w *watcher) report(err error) {
+	w.errored = true
+	w.opts.Errors(err)
 }
 
 func (w *watcher) watchDir(dir string) error {

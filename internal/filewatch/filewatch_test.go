@@ -103,7 +103,9 @@ func TestBurstOfWritesIsCoalesced(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "fleet.yaml")
 	write(t, path, "start")
-	seen := watchFile(t, path, 200*time.Millisecond)
+	// A debounce far above the time between two writes: only a stall of
+	// over a second between most of them could keep them apart.
+	seen := watchFile(t, path, time.Second)
 	waitContent(t, seen, "start")
 
 	const writes = 20
