@@ -1,5 +1,7 @@
 package snapshot
 
+import "cmp"
+
 // Client is the kind of xDS client a view is for; it decides which
 // listener the view carries.
 type Client uint8
@@ -45,6 +47,11 @@ type View struct {
 // String is the view's name in cache keys, metrics and /status, e.g.
 // "az-1/envoy"; a view without a zone is "/envoy".
 func (v View) String() string { return v.Zone + "/" + v.Client.String() }
+
+// CompareViews orders views by zone, then client kind.
+func CompareViews(a, b View) int {
+	return cmp.Or(cmp.Compare(a.Zone, b.Zone), cmp.Compare(a.Client, b.Client))
+}
 
 // carries says whether a client of this view receives the named listener.
 func (c Client) carries(listener string) bool {

@@ -336,7 +336,5 @@ func (t *tracker) whileIdle(view snapshot.View, drop func()) bool {
 func (t *tracker) views() []snapshot.View {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return slices.SortedFunc(maps.Keys(t.connected), func(a, b snapshot.View) int {
-		return cmp.Or(cmp.Compare(a.Zone, b.Zone), cmp.Compare(a.Client, b.Client))
-	})
+	return slices.SortedFunc(maps.Keys(t.connected), snapshot.CompareViews)
 }

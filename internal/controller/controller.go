@@ -305,7 +305,7 @@ func (c *Controller) round() {
 	fleet, policy, gen, inputs := c.takeInputs()
 	translated := 0
 	if fleet != nil && policy != nil {
-		for _, view := range slices.SortedFunc(maps.Keys(c.views), compareViews) {
+		for _, view := range slices.SortedFunc(maps.Keys(c.views), snapshot.CompareViews) {
 			if st := c.views[view]; st.gen != gen {
 				c.apply(view, fleet, policy, inputs)
 				st.gen = gen
@@ -314,10 +314,6 @@ func (c *Controller) round() {
 		}
 	}
 	c.endRound(translated)
-}
-
-func compareViews(a, b snapshot.View) int {
-	return cmp.Or(cmp.Compare(a.Zone, b.Zone), cmp.Compare(a.Client, b.Client))
 }
 
 // takeInputs promotes the pending inputs and names what changed; with
@@ -394,7 +390,7 @@ func (c *Controller) endRound(translated int) {
 
 func (c *Controller) viewNames() []string {
 	names := make([]string, 0, len(c.views))
-	for _, v := range slices.SortedFunc(maps.Keys(c.views), compareViews) {
+	for _, v := range slices.SortedFunc(maps.Keys(c.views), snapshot.CompareViews) {
 		names = append(names, v.String())
 	}
 	return names

@@ -20,10 +20,9 @@ import (
 	"github.com/inferxds/inferxds/topology"
 )
 
-// Value is one named input: its latest content, a version counting the
-// changes published, and the consumers to wake.
+// Value is one input (the Hub's field names it): its latest content, a
+// version counting the changes published, and the consumers to wake.
 type Value[T any] struct {
-	name  string
 	equal func(a, b T) bool
 
 	mu      sync.Mutex
@@ -34,12 +33,9 @@ type Value[T any] struct {
 
 // NewValue returns an empty value; equal decides which publishes are no
 // change.
-func NewValue[T any](name string, equal func(a, b T) bool) *Value[T] {
-	return &Value[T]{name: name, equal: equal, subs: map[chan struct{}]bool{}}
+func NewValue[T any](equal func(a, b T) bool) *Value[T] {
+	return &Value[T]{equal: equal, subs: map[chan struct{}]bool{}}
 }
-
-// Name is the value's name, as logs and /status show it.
-func (v *Value[T]) Name() string { return v.name }
 
 // Publish makes x the latest value and wakes every subscriber, unless x
 // equals the latest one; it reports whether it did. Consumers share x:
@@ -117,9 +113,9 @@ type Hub struct {
 // when reg is not nil.
 func New(reg prometheus.Registerer) *Hub {
 	h := &Hub{
-		Fleet:     NewValue("fleet", (*topology.Fleet).Equal),
-		Policy:    NewValue("policy", samePolicy),
-		Telemetry: NewValue("telemetry", (*topology.Fleet).Equal),
+		Fleet:     NewValue((*topology.Fleet).Equal),
+		Policy:    NewValue(samePolicy),
+		Telemetry: NewValue((*topology.Fleet).Equal),
 		sourceErrorGauge: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "inferxds_source_error", Help: "1 while the source's latest report is an error.",
 		}, []string{"source"}),
