@@ -1,6 +1,6 @@
 // Package hub holds what the control plane believes now: the latest value
 // of each input (the source fleet, the policy, the fleet as telemetry sees
-// it; DR state next) as named, versioned values that any number of
+// it, the DR engine's state) as named, versioned values that any number of
 // consumers read and subscribe to, and the latest error of each source.
 //
 // Sources publish; consumers (the xDS controller, a DR planner, status
@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/inferxds/inferxds/drpolicy"
+	"github.com/inferxds/inferxds/drpolicy/dr"
 	"github.com/inferxds/inferxds/topology"
 )
 
@@ -103,6 +104,9 @@ type Hub struct {
 	// Telemetry is Fleet with telemetry applied (GPU and instance health,
 	// load, telemetry-driven weights); published only while scraping.
 	Telemetry *Value[*topology.Fleet]
+	// DR is the DR engine's state (failed and promoted instances, zone
+	// roles, incidents); translation reads the fleet through it.
+	DR *Value[*dr.State]
 
 	sourceErrorGauge *prometheus.GaugeVec
 	mu               sync.Mutex
@@ -116,6 +120,7 @@ func New(reg prometheus.Registerer) *Hub {
 		Fleet:     NewValue((*topology.Fleet).Equal),
 		Policy:    NewValue(samePolicy),
 		Telemetry: NewValue((*topology.Fleet).Equal),
+		DR:        NewValue(sameDRState),
 		sourceErrorGauge: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "inferxds_source_error", Help: "1 while the source's latest report is an error.",
 		}, []string{"source"}),
@@ -128,6 +133,8 @@ func New(reg prometheus.Registerer) *Hub {
 }
 
 func samePolicy(a, b *drpolicy.Policy) bool { return reflect.DeepEqual(a, b) }
+
+func sameDRState(a, b *dr.State) bool { return reflect.DeepEqual(a, b) }
 
 // ReportSourceError records the latest error of a source (nil clears it).
 // A failed source keeps its last good value in the hub.
