@@ -42,6 +42,9 @@ type Model struct {
 	RTO         Duration    `json:"rto,omitempty" yaml:"rto,omitempty"`
 	RPO         Duration    `json:"rpo,omitempty" yaml:"rpo,omitempty"`
 	Tenant      string      `json:"tenant,omitempty" yaml:"tenant,omitempty"`
+	// Resources is what one instance of the model holds on its node, for
+	// placing standbys the DR planner wakes or creates.
+	Resources Resources `json:"resources,omitzero" yaml:"resources,omitempty"`
 
 	Routing          Routing           `json:"routing,omitempty" yaml:"routing,omitempty"`
 	LoadBalancing    LoadBalancing     `json:"loadBalancing,omitempty" yaml:"loadBalancing,omitempty"`
@@ -50,6 +53,14 @@ type Model struct {
 	Timeout          Duration          `json:"timeout,omitempty" yaml:"timeout,omitempty"`
 	CircuitBreakers  *CircuitBreakers  `json:"circuitBreakers,omitempty" yaml:"circuitBreakers,omitempty"`
 	Mirror           *Mirror           `json:"mirror,omitempty" yaml:"mirror,omitempty"`
+}
+
+// Resources is one instance's GPU footprint. Zero GPUs means as many as
+// the model's instances in the fleet hold (at least one); zero memory means
+// each GPU is taken whole.
+type Resources struct {
+	GPUs         int   `json:"gpus,omitempty" yaml:"gpus,omitempty"`
+	GPUMemoryMiB int64 `json:"gpuMemoryMiB,omitempty" yaml:"gpuMemoryMiB,omitempty"`
 }
 
 // Routing says which requests belong to the model. After loading, Header

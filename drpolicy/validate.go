@@ -95,6 +95,10 @@ func (m *Model) check(pr *fielderr.Problems, at string, models, tenants map[stri
 	nonNegative(pr, at+".hotStandby", m.HotStandby)
 	nonNegative(pr, at+".warmStandby", m.WarmStandby)
 	nonNegative(pr, at+".coldStandby", m.ColdStandby)
+	nonNegative(pr, at+".resources.gpus", m.Resources.GPUs)
+	if m.Resources.GPUMemoryMiB < 0 {
+		pr.Add(at+".resources.gpuMemoryMiB", "must not be negative (got %d)", m.Resources.GPUMemoryMiB)
+	}
 	nonNegativeDuration(pr, at+".rto", m.RTO)
 	nonNegativeDuration(pr, at+".rpo", m.RPO)
 	nonNegativeDuration(pr, at+".timeout", m.Timeout)
