@@ -60,6 +60,9 @@ func (st InstanceState) apply(in topology.Instance) topology.Instance {
 	if st.Health != "" {
 		in.Health = st.Health
 	}
+	if st.Node != "" {
+		in.Node, in.GPUs = st.Node, st.GPUs
+	}
 	return in
 }
 

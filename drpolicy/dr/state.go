@@ -44,6 +44,10 @@ type InstanceState struct {
 	// Added is the whole instance when the engine created it (a backfilled
 	// standby or an emergency instance) and no source lists it.
 	Added *topology.Instance `json:"added,omitempty"`
+	// Node and GPUs are where a woken or created instance was placed; empty
+	// leaves the source's.
+	Node string `json:"node,omitempty"`
+	GPUs []int  `json:"gpus,omitempty"`
 	// Checkpoint is the model checkpoint the instance last reported.
 	Checkpoint *Checkpoint `json:"checkpoint,omitempty"`
 }

@@ -1,0 +1,59 @@
+package dr
+
+import (
+	"time"
+
+	"github.com/inferxds/inferxds/topology"
+)
+
+// Complete folds an Actuator's result into the state: the tier the
+// instance reached and where it runs, a created instance recorded as
+// Added, and the incident's PromotedReadyAt when the instance replaces a
+// failed one. An error leaves the state as it was, so the next plan asks
+// again.
+func Complete(s *State, a Action, got topology.Instance, err error, now time.Time) *State {
+	if err != nil || a.Kind.StateOnly() {
+		return s
+	}
+	out := s.clone()
+	if a.Kind == ActionCreate {
+		out.edit(a.Instance, a.Model, func(st *InstanceState) { st.Added = created(a, got) })
+	} else {
+		out.edit(a.Instance, a.Model, func(st *InstanceState) { st.reached(a, got) })
+	}
+	if inc := out.incident(a.Incident); inc != nil && inc.Replacement == a.Instance && inc.PromotedReadyAt.IsZero() && a.Tier == topology.TierHot {
+		inc.PromotedReadyAt = now
+	}
+	return out
+}
+
+// reached records the tier an instance reached, and where a wake put it.
+func (st *InstanceState) reached(a Action, got topology.Instance) {
+	st.Tier = a.Tier
+	st.Health = ""
+	if a.Kind == ActionWake {
+		st.Node, st.GPUs = first(got.Node, a.Node), got.GPUs
+		if len(st.GPUs) == 0 {
+			st.GPUs = a.GPUs
+		}
+	}
+}
+
+// created is the instance a create made, with what the action asked for
+// wherever the Actuator's answer leaves a field out.
+func created(a Action, got topology.Instance) *topology.Instance {
+	in := got
+	in.Name, in.Model, in.Tier, in.Role = a.Instance, a.Model, a.Tier, createdRole(a)
+	in.Zone, in.Node = first(got.Zone, a.Zone), first(got.Node, a.Node)
+	if len(in.GPUs) == 0 {
+		in.GPUs = a.GPUs
+	}
+	return &in
+}
+
+func first(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}

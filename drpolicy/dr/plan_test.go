@@ -1,0 +1,231 @@
+package dr
+
+import (
+	"fmt"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/inferxds/inferxds/drpolicy"
+	"github.com/inferxds/inferxds/topology"
+)
+
+var t0 = time.Date(2026, 12, 2, 6, 0, 0, 0, time.UTC)
+
+// planCase is one planning scenario on the test fleet: what changed, and
+// what the planner must ask for and record.
+type planCase struct {
+	name      string
+	edit      func(*topology.Fleet, *drpolicy.Policy)
+	state     *State
+	failures  []Failure
+	recovered []string
+	inFlight  []Action
+	opts      Options
+	// wantActions are the actions in order, as "kind instance" with the
+	// placement after '@' for the ones that take GPUs.
+	wantActions []string
+	// wantInstances are instances as the next state shows them:
+	// "tier role health".
+	wantInstances map[string]string
+	// wantNotes are fragments that some note must contain.
+	wantNotes []string
+	check     func(*testing.T, Decision)
+}
+
+func crash(instance string) Failure {
+	return Failure{Instance: instance, Type: FailureProcessCrash, At: t0, FaultAt: t0.Add(-time.Second)}
+}
+
+func TestPlan(t *testing.T) {
+	for _, c := range planCases() {
+		t.Run(c.name, func(t *testing.T) { runPlanCase(t, c) })
+	}
+}
+
+func runPlanCase(t *testing.T, c planCase) {
+	t.Helper()
+	f, p := loadFixture(t)
+	if c.edit != nil {
+		c.edit(f, p)
+	}
+	in := Input{Fleet: f, Policy: p, State: c.state, Failures: c.failures, Recovered: c.recovered, InFlight: c.inFlight, Now: t0, Options: c.opts}
+	d := Plan(in)
+	if got := describeActions(d.Actions); !slices.Equal(got, c.wantActions) {
+		t.Errorf("actions:\n got %q\nwant %q", got, c.wantActions)
+	}
+	ef, _ := Effective(f, p, d.State)
+	for name, want := range c.wantInstances {
+		if got := describeInstance(ef, name); got != want {
+			t.Errorf("%s is %q, want %q", name, got, want)
+		}
+	}
+	for _, want := range c.wantNotes {
+		if !slices.ContainsFunc(d.Notes, func(n string) bool { return strings.Contains(n, want) }) {
+			t.Errorf("no note contains %q; notes: %q", want, d.Notes)
+		}
+	}
+	if c.check != nil {
+		c.check(t, d)
+	}
+	if again := Plan(in); !reflect.DeepEqual(again, d) {
+		t.Errorf("the same input planned twice differs:\n%+v\n%+v", d, again)
+	}
+}
+
+func describeActions(actions []Action) []string {
+	out := make([]string, len(actions))
+	for i, a := range actions {
+		out[i] = string(a.Kind) + " " + a.Instance
+		if a.Kind == ActionFailoverZone {
+			out[i] += a.Zone
+		}
+		if a.Node != "" && a.Kind != ActionStop {
+			out[i] += fmt.Sprintf("@%s%v", a.Node, a.GPUs)
+		}
+	}
+	return out
+}
+
+func describeInstance(f *topology.Fleet, name string) string {
+	i := slices.IndexFunc(f.Instances, func(in topology.Instance) bool { return in.Name == name })
+	if i < 0 {
+		return "absent"
+	}
+	in := f.Instances[i]
+	return fmt.Sprintf("%s %s %s", in.Tier, in.Role, in.Health)
+}
+
+func withPolicy(hot, warm, cold int) func(*topology.Fleet, *drpolicy.Policy) {
+	return func(_ *topology.Fleet, p *drpolicy.Policy) {
+		p.Models[0].HotStandby, p.Models[0].WarmStandby, p.Models[0].ColdStandby = hot, warm, cold
+	}
+}
+
+func without(names ...string) func(*topology.Fleet, *drpolicy.Policy) {
+	return func(f *topology.Fleet, _ *drpolicy.Policy) {
+		f.Instances = slices.DeleteFunc(f.Instances, func(in topology.Instance) bool { return slices.Contains(names, in.Name) })
+	}
+}
+
+func both(edits ...func(*topology.Fleet, *drpolicy.Policy)) func(*topology.Fleet, *drpolicy.Policy) {
+	return func(f *topology.Fleet, p *drpolicy.Policy) {
+		for _, e := range edits {
+			e(f, p)
+		}
+	}
+}
+
+func checkpoints(lags map[string]time.Duration) *State {
+	s := &State{}
+	for name, lag := range lags {
+		s.Instances = append(s.Instances, InstanceState{Name: name, Model: "llama-2-7b", Checkpoint: &Checkpoint{ID: name, Time: t0.Add(-lag)}})
+	}
+	s.Sort()
+	return s
+}
+
+func planCases() []planCase {
+	return []planCase{
+		{name: "nothing failed and the chain is full: nothing to do",
+			wantActions: []string{}},
+		{name: "crashed primary: drained, the hot standby promoted, the chain refilled",
+			failures: []Failure{crash("llama-a1")},
+			wantActions: []string{"drain llama-a1", "promote llama-h1", "wake llama-w1@n1[2]", "load llama-c1",
+				"create llama-2-7b-cold-1"},
+			wantInstances: map[string]string{"llama-a1": "hot primary unhealthy", "llama-h1": "hot primary serving"},
+			check: func(t *testing.T, d Decision) {
+				want := Incident{ID: fmt.Sprintf("llama-2-7b/llama-a1/%d", t0.UnixMilli()), Model: "llama-2-7b", Instance: "llama-a1",
+					Zone: "az-1", Failure: FailureProcessCrash, Replacement: "llama-h1", FaultAt: t0.Add(-time.Second), DetectedAt: t0,
+					PromotionStartedAt: t0, PromotedReadyAt: t0}
+				if len(d.State.Incidents) != 1 || !reflect.DeepEqual(d.State.Incidents[0], want) {
+					t.Errorf("incidents %+v, want [%+v]", d.State.Incidents, want)
+				}
+				if a := d.Actions[4]; a.Zone != "az-2" || a.Tier != topology.TierCold || len(a.GPUs) != 0 {
+					t.Errorf("cold standby created as %+v, want in az-2 (fewest llama instances), cold, no GPUs", a)
+				}
+			}},
+		{name: "no hot standby: a warm one woken as the primary",
+			edit: without("llama-h1"), failures: []Failure{crash("llama-a1")},
+			wantActions: []string{"drain llama-a1", "wake llama-w1@n1[2]", "load llama-c1",
+				"create llama-2-7b-cold-1", "create llama-2-7b-cold-2"},
+			wantInstances: map[string]string{"llama-w1": "warm primary serving"},
+			check: func(t *testing.T, d Decision) {
+				if inc := d.State.Incidents[0]; inc.Replacement != "llama-w1" || !inc.PromotedReadyAt.IsZero() || !inc.PromotionStartedAt.Equal(t0) {
+					t.Errorf("incident %+v: want llama-w1 replacing, promotion started, not ready", inc)
+				}
+			}},
+		{name: "only a cold standby: loaded as the primary, woken by a later plan",
+			edit: both(without("llama-h1", "llama-w1", "llama-z1"), withPolicy(0, 0, 0)), failures: []Failure{crash("llama-a1")},
+			wantActions:   []string{"drain llama-a1", "load llama-c1"},
+			wantInstances: map[string]string{"llama-c1": "cold primary serving"}},
+		{name: "the failed primary's zone is preferred",
+			edit: func(f *topology.Fleet, _ *drpolicy.Policy) {
+				f.Instances = append(f.Instances, topology.Instance{Name: "llama-h0", Model: "llama-2-7b", Node: "n1", Zone: "az-1", GPUs: []int{3},
+					Address: "10.0.1.5", Port: 8000, Tier: topology.TierHot, Role: topology.RoleStandby, Health: topology.HealthServing})
+				f.Sort()
+			},
+			failures:    []Failure{crash("llama-a1")},
+			wantActions: []string{"drain llama-a1", "promote llama-h0"}},
+		{name: "a zone's only primary fails: a hot standby in the zone replaces it, no zone failover",
+			edit: func(f *topology.Fleet, _ *drpolicy.Policy) {
+				f.Instances = append(f.Instances, topology.Instance{Name: "llama-h2", Model: "llama-2-7b", Node: "n2", Zone: "az-2", GPUs: []int{2},
+					Address: "10.0.2.3", Port: 8000, Tier: topology.TierHot, Role: topology.RoleStandby, Health: topology.HealthServing})
+				f.Sort()
+			},
+			failures:    []Failure{crash("llama-b1")},
+			wantActions: []string{"drain llama-b1", "promote llama-h1"}},
+		{name: "a standby lagging the freshest checkpoint by more than rpo is passed over",
+			edit: func(f *topology.Fleet, _ *drpolicy.Policy) {
+				f.Instances = append(f.Instances, topology.Instance{Name: "llama-h0", Model: "llama-2-7b", Node: "n1", Zone: "az-1", GPUs: []int{3},
+					Address: "10.0.1.5", Port: 8000, Tier: topology.TierHot, Role: topology.RoleStandby, Health: topology.HealthServing})
+				f.Sort()
+			},
+			state:       checkpoints(map[string]time.Duration{"llama-a2": 0, "llama-h0": 2 * time.Minute, "llama-h1": 10 * time.Second}),
+			failures:    []Failure{crash("llama-a1")},
+			wantActions: []string{"drain llama-a1", "promote llama-h1"},
+			wantNotes:   []string{"standby llama-h0 checkpoint lags the freshest by 2m0s > rpo 1m0s"}},
+		{name: "warm standbys below policy: a cold one loaded and a cold one created",
+			edit: withPolicy(1, 2, 1), wantActions: []string{"load llama-c1", "create llama-2-7b-cold-1"}},
+		{name: "cold standbys below policy: created with the next free name",
+			edit: withPolicy(1, 1, 3), wantActions: []string{"create llama-2-7b-cold-1", "create llama-2-7b-cold-2"}},
+		{name: "nothing left to raise: an emergency instance in an active zone",
+			edit:        both(without("llama-a2", "llama-b1", "llama-h1", "llama-w1", "llama-c1", "llama-z1"), withPolicy(0, 0, 0)),
+			failures:    []Failure{crash("llama-a1")},
+			wantActions: []string{"drain llama-a1", "create llama-2-7b-emergency-1@n1[1]"},
+			check: func(t *testing.T, d Decision) {
+				if a := d.Actions[1]; !a.Emergency || a.Tier != topology.TierHot || d.State.Incidents[0].Replacement != a.Instance {
+					t.Errorf("emergency create %+v, incident %+v", a, d.State.Incidents[0])
+				}
+			}},
+		{name: "recovered: a standby's drain lifted, a replaced primary's kept",
+			state: &State{Instances: []InstanceState{
+				{Name: "llama-a1", Model: "llama-2-7b", Health: topology.HealthUnhealthy},
+				{Name: "llama-c1", Model: "llama-2-7b", Tier: topology.TierWarm, Health: topology.HealthUnhealthy},
+				{Name: "llama-h1", Model: "llama-2-7b", Role: topology.RolePrimary},
+				{Name: "llama-2-7b-cold-1", Model: "llama-2-7b", Added: &topology.Instance{Name: "llama-2-7b-cold-1", Model: "llama-2-7b",
+					Zone: "az-2", Address: "10.0.2.9", Port: 8000, Tier: topology.TierCold, Role: topology.RoleStandby}},
+				{Name: "llama-w1", Model: "llama-2-7b", Tier: topology.TierHot, Node: "n1", GPUs: []int{2}},
+			}},
+			recovered:     []string{"llama-a1", "llama-c1"},
+			wantActions:   []string{},
+			wantInstances: map[string]string{"llama-a1": "hot primary unhealthy", "llama-c1": "warm standby serving"}},
+		{name: "a repeated failure report opens nothing new",
+			state: &State{
+				Instances: []InstanceState{{Name: "llama-a1", Model: "llama-2-7b", Health: topology.HealthUnhealthy}, {Name: "llama-h1", Model: "llama-2-7b", Role: topology.RolePrimary}},
+				Incidents: []Incident{{ID: "llama-2-7b/llama-a1/1", Model: "llama-2-7b", Instance: "llama-a1", Replacement: "llama-h1", DetectedAt: t0}},
+			},
+			inFlight: []Action{{Kind: ActionWake, Model: "llama-2-7b", Instance: "llama-w1", Node: "n1", GPUs: []int{2}, Tier: topology.TierHot},
+				{Kind: ActionLoad, Model: "llama-2-7b", Instance: "llama-c1", Tier: topology.TierWarm},
+				{Kind: ActionCreate, Model: "llama-2-7b", Instance: "llama-2-7b-cold-1", Zone: "az-2", Tier: topology.TierCold}},
+			failures:    []Failure{crash("llama-a1")},
+			wantActions: []string{},
+			check: func(t *testing.T, d Decision) {
+				if len(d.State.Incidents) != 1 {
+					t.Errorf("incidents %+v, want the one open", d.State.Incidents)
+				}
+			}},
+	}
+}
