@@ -34,24 +34,15 @@ func failed(h topology.Health) bool {
 // instance an action is under way for counts as what it becomes: at the
 // action's tier, and as a primary when it is being raised to replace one.
 func (p *planner) count(model string, pending bool) counts {
-	return p.countWhere(model, pending, func(string) bool { return true })
-}
-
-// countIn counts, pending included, a model's instances in one zone.
-func (p *planner) countIn(model, zone string) counts {
-	return p.countWhere(model, true, func(z string) bool { return z == zone })
-}
-
-func (p *planner) countWhere(model string, pending bool, inZone func(string) bool) counts {
 	var c counts
 	for _, in := range p.fleet.Instances {
-		if in.Model == model && inZone(in.Zone) && !failed(in.Health) {
+		if in.Model == model && !failed(in.Health) {
 			c.add(in.Role, p.tierOf(in, pending), p.active(in.Zone))
 		}
 	}
 	if pending {
 		for _, a := range p.busy {
-			if _, listed := p.instance(a.Instance); !listed && a.Model == model && inZone(a.Zone) && a.Kind == ActionCreate {
+			if _, listed := p.instance(a.Instance); !listed && a.Model == model && a.Kind == ActionCreate {
 				c.add(createdRole(a), a.Tier, p.active(a.Zone))
 			}
 		}

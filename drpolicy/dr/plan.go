@@ -85,10 +85,8 @@ func Plan(in Input) Decision {
 	p.refresh()
 	p.recordFailures()
 	p.recordRecovered()
+	p.failoverZone()
 	p.recoverModels()
-	if p.failoverZone() {
-		p.recoverModels()
-	}
 	p.closeIncidents()
 	p.s.Sort()
 	p.out.State = p.s

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -25,7 +24,7 @@ type planCase struct {
 	inFlight  []Action
 	opts      Options
 	// wantActions are the actions in order, as "kind instance" with the
-	// placement after '@' for the ones that take GPUs.
+	// placement after '@' for the ones that take GPUs; nil is not checked.
 	wantActions []string
 	// wantInstances are instances as the next state shows them:
 	// "tier role health".
@@ -53,7 +52,7 @@ func runPlanCase(t *testing.T, c planCase) {
 	}
 	in := Input{Fleet: f, Policy: p, State: c.state, Failures: c.failures, Recovered: c.recovered, InFlight: c.inFlight, Now: t0, Options: c.opts}
 	d := Plan(in)
-	if got := describeActions(d.Actions); !slices.Equal(got, c.wantActions) {
+	if got := describeActions(d.Actions); c.wantActions != nil && !slices.Equal(got, c.wantActions) {
 		t.Errorf("actions:\n got %q\nwant %q", got, c.wantActions)
 	}
 	ef, _ := Effective(f, p, d.State)
@@ -63,7 +62,7 @@ func runPlanCase(t *testing.T, c planCase) {
 		}
 	}
 	for _, want := range c.wantNotes {
-		if !slices.ContainsFunc(d.Notes, func(n string) bool { return strings.Contains(n, want) }) {
+		if !containsNote(d.Notes, want) {
 			t.Errorf("no note contains %q; notes: %q", want, d.Notes)
 		}
 	}
@@ -110,12 +109,39 @@ func without(names ...string) func(*topology.Fleet, *drpolicy.Policy) {
 	}
 }
 
+func noZoneFailover(_ *topology.Fleet, p *drpolicy.Policy) { p.AZFailover = nil }
+
 func both(edits ...func(*topology.Fleet, *drpolicy.Policy)) func(*topology.Fleet, *drpolicy.Policy) {
 	return func(f *topology.Fleet, p *drpolicy.Policy) {
 		for _, e := range edits {
 			e(f, p)
 		}
 	}
+}
+
+func outage(instance string) Failure {
+	return Failure{Instance: instance, Type: FailureAZOutage, At: t0}
+}
+
+// settled is the state once llama-a1's crash was recovered from: llama-h1
+// promoted, llama-w1 woken, llama-c1 loaded and a cold standby created; fn
+// changes it further.
+func settled(fn func(*State)) *State {
+	s := &State{
+		Instances: []InstanceState{
+			{Name: "llama-2-7b-cold-1", Model: "llama-2-7b", Added: &topology.Instance{Name: "llama-2-7b-cold-1", Model: "llama-2-7b",
+				Zone: "az-2", Address: "10.0.2.9", Port: 8000, Tier: topology.TierCold, Role: topology.RoleStandby}},
+			{Name: "llama-a1", Model: "llama-2-7b", Health: topology.HealthUnhealthy},
+			{Name: "llama-c1", Model: "llama-2-7b", Tier: topology.TierWarm},
+			{Name: "llama-h1", Model: "llama-2-7b", Role: topology.RolePrimary},
+			{Name: "llama-w1", Model: "llama-2-7b", Tier: topology.TierHot, Node: "n1", GPUs: []int{2}},
+		},
+		Incidents: []Incident{{ID: "llama-2-7b/llama-a1/1", Model: "llama-2-7b", Instance: "llama-a1", Zone: "az-1", Replacement: "llama-h1", DetectedAt: t0}},
+	}
+	if fn != nil {
+		fn(s)
+	}
+	return s
 }
 
 func checkpoints(lags map[string]time.Duration) *State {
@@ -192,7 +218,7 @@ func planCases() []planCase {
 		{name: "cold standbys below policy: created with the next free name",
 			edit: withPolicy(1, 1, 3), wantActions: []string{"create llama-2-7b-cold-1", "create llama-2-7b-cold-2"}},
 		{name: "nothing left to raise: an emergency instance in an active zone",
-			edit:        both(without("llama-a2", "llama-b1", "llama-h1", "llama-w1", "llama-c1", "llama-z1"), withPolicy(0, 0, 0)),
+			edit:        both(without("llama-a2", "llama-b1", "llama-h1", "llama-w1", "llama-c1", "llama-z1"), withPolicy(0, 0, 0), noZoneFailover),
 			failures:    []Failure{crash("llama-a1")},
 			wantActions: []string{"drain llama-a1", "create llama-2-7b-emergency-1@n1[1]"},
 			check: func(t *testing.T, d Decision) {
@@ -201,17 +227,76 @@ func planCases() []planCase {
 				}
 			}},
 		{name: "recovered: a standby's drain lifted, a replaced primary's kept",
-			state: &State{Instances: []InstanceState{
-				{Name: "llama-a1", Model: "llama-2-7b", Health: topology.HealthUnhealthy},
-				{Name: "llama-c1", Model: "llama-2-7b", Tier: topology.TierWarm, Health: topology.HealthUnhealthy},
-				{Name: "llama-h1", Model: "llama-2-7b", Role: topology.RolePrimary},
-				{Name: "llama-2-7b-cold-1", Model: "llama-2-7b", Added: &topology.Instance{Name: "llama-2-7b-cold-1", Model: "llama-2-7b",
-					Zone: "az-2", Address: "10.0.2.9", Port: 8000, Tier: topology.TierCold, Role: topology.RoleStandby}},
-				{Name: "llama-w1", Model: "llama-2-7b", Tier: topology.TierHot, Node: "n1", GPUs: []int{2}},
-			}},
+			state: settled(func(s *State) {
+				s.edit("llama-c1", "llama-2-7b", func(st *InstanceState) { st.Health = topology.HealthUnhealthy })
+			}),
 			recovered:     []string{"llama-a1", "llama-c1"},
 			wantActions:   []string{},
 			wantInstances: map[string]string{"llama-a1": "hot primary unhealthy", "llama-c1": "warm standby serving"}},
+		{name: "the chain back to policy: the incident restored",
+			state: settled(nil), wantActions: []string{},
+			check: func(t *testing.T, d Decision) {
+				if inc := d.State.Incidents[0]; !inc.RestoredAt.Equal(t0) {
+					t.Errorf("incident %+v not restored at %v", inc, t0)
+				}
+			}},
+		{name: "the chain still short: the incident stays open",
+			state: settled(func(s *State) {
+				s.edit("llama-c1", "llama-2-7b", func(st *InstanceState) { st.Health = topology.HealthUnhealthy })
+			}),
+			wantActions: []string{"load llama-2-7b-cold-1", "create llama-2-7b-cold-2"},
+			check: func(t *testing.T, d Decision) {
+				if !d.State.Incidents[0].RestoredAt.IsZero() {
+					t.Errorf("incident %+v restored with no warm standby", d.State.Incidents[0])
+				}
+			}},
+		{name: "resolved incidents beyond KeepResolved: the oldest dropped",
+			state: settled(func(s *State) {
+				for h := 1; h <= 3; h++ {
+					s.Incidents = append(s.Incidents, Incident{ID: fmt.Sprintf("old-%d", h), Model: "llama-2-7b", RestoredAt: t0.Add(-time.Duration(h) * time.Hour)})
+				}
+				s.Sort()
+			}),
+			opts: Options{KeepResolved: 2}, wantActions: []string{},
+			check: func(t *testing.T, d Decision) {
+				var ids []string
+				for _, inc := range d.State.Incidents {
+					ids = append(ids, inc.ID)
+				}
+				if want := []string{"llama-2-7b/llama-a1/1", "old-1"}; !slices.Equal(ids, want) {
+					t.Errorf("incidents kept %v, want %v", ids, want)
+				}
+			}},
+		{name: "zone outage: the zone fails over, then the chain recovers in the zones left",
+			failures: []Failure{outage("llama-a1"), outage("llama-a2"), outage("llama-w1")},
+			wantActions: []string{"drain llama-a1", "drain llama-a2", "drain llama-w1", "failover-zone az-1", "promote llama-h1",
+				"load llama-c1", "create llama-2-7b-cold-1", "create llama-2-7b-cold-2"},
+			check: func(t *testing.T, d Decision) {
+				want := []topology.Zone{{Name: "az-1", Role: topology.ZoneStandby}, {Name: "az-3", Role: topology.ZoneActive}}
+				if !reflect.DeepEqual(d.State.Zones, want) {
+					t.Errorf("zones %v, want %v", d.State.Zones, want)
+				}
+				if len(d.Notes) != 0 {
+					t.Errorf("notes %q, want none (az-3 has room)", d.Notes)
+				}
+			}},
+		{name: "zone outage with a small standby zone: failed over, and noted",
+			edit: func(f *topology.Fleet, _ *drpolicy.Policy) {
+				f.Nodes[2].GPUs = f.Nodes[2].GPUs[:1]
+			},
+			failures:  []Failure{outage("llama-a1"), outage("llama-a2")},
+			wantNotes: []string{"standby zone az-3 lacks capacity: 1 GPUs for the 2 that az-1's primaries hold"}},
+		{name: "a failed-over zone recovering does not fail back by itself",
+			state: settled(func(s *State) {
+				s.setZoneRole("az-1", topology.ZoneStandby, topology.ZoneActive)
+				s.setZoneRole("az-3", topology.ZoneActive, topology.ZoneStandby)
+			}),
+			recovered: []string{"llama-a1", "llama-a2"},
+			check: func(t *testing.T, d Decision) {
+				if len(d.State.Zones) != 2 || slices.ContainsFunc(d.Actions, func(a Action) bool { return a.Kind == ActionFailoverZone }) {
+					t.Errorf("zones %v after %v: want az-1 still failed over", d.State.Zones, d.Actions)
+				}
+			}},
 		{name: "a repeated failure report opens nothing new",
 			state: &State{
 				Instances: []InstanceState{{Name: "llama-a1", Model: "llama-2-7b", Health: topology.HealthUnhealthy}, {Name: "llama-h1", Model: "llama-2-7b", Role: topology.RolePrimary}},

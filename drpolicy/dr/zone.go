@@ -12,24 +12,24 @@ import (
 const StrategyActivePassive = "active-passive"
 
 // failoverZone fails over the first active zone (by name) whose serving
-// primaries, after the zone's own standbys were raised, are fewer than
-// ZoneFailoverBelow of the fleet's: the standby zone becomes active and the
-// failed one standby, a state change only. One zone fails over per plan,
-// as there is one standby zone. It reports whether one did.
-func (p *planner) failoverZone() bool {
+// primaries, with the zone's own serving hot standbys that can replace
+// them, are fewer than ZoneFailoverBelow of the fleet's primaries there:
+// the standby zone becomes active and the failed one standby, a state
+// change only, before any standby is raised. One zone fails over per plan,
+// as there is one standby zone.
+func (p *planner) failoverZone() {
 	az := p.pol.AZFailover
 	standby := p.standbyZone()
 	if az == nil || az.Strategy != StrategyActivePassive || standby == "" {
-		return false
+		return
 	}
 	for _, z := range p.fleet.Zones {
 		if src, serving := p.zonePrimaries(z.Name); z.Role != topology.ZoneStandby && src > 0 &&
 			float64(serving) < p.opts.ZoneFailoverBelow*float64(src) {
 			p.failover(z.Name, standby, serving, src)
-			return true
+			return
 		}
 	}
-	return false
 }
 
 func (p *planner) standbyZone() string {
@@ -41,18 +41,21 @@ func (p *planner) standbyZone() string {
 	return ""
 }
 
-// zonePrimaries counts the sources' primaries in a zone and the zone's
-// primaries that serve or are being raised.
+// zonePrimaries counts the sources' primaries in a zone, and the zone's
+// serving hot instances (primaries, and standbys that could replace them)
+// up to that many.
 func (p *planner) zonePrimaries(zone string) (src, serving int) {
 	for _, in := range p.in.Fleet.Instances {
 		if in.Zone == zone && in.Role == topology.RolePrimary {
 			src++
 		}
 	}
-	for _, m := range p.in.Policy.Models {
-		serving += p.countIn(m.Name, zone).primaries
+	for _, in := range p.fleet.Instances {
+		if in.Zone == zone && in.Serving() {
+			serving++
+		}
 	}
-	return src, serving
+	return src, min(serving, src)
 }
 
 func (p *planner) failover(failed, standby string, serving, src int) {
@@ -84,7 +87,7 @@ func (p *planner) checkStandbyCapacity(from, standby string) {
 		}
 	}
 	if have < need {
-		p.note("standby zone %s lacks capacity: %d GPUs for the %d %s's primaries hold", standby, have, need, from)
+		p.note("standby zone %s lacks capacity: %d GPUs for the %d that %s's primaries hold", standby, have, need, from)
 	}
 }
 
