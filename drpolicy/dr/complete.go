@@ -32,7 +32,7 @@ func (st *InstanceState) reached(a Action, got topology.Instance) {
 	st.Tier = a.Tier
 	st.Health = ""
 	if a.Kind == ActionWake {
-		st.Node, st.GPUs = first(got.Node, a.Node), got.GPUs
+		st.Node, st.GPUs = orElse(got.Node, a.Node), got.GPUs
 		if len(st.GPUs) == 0 {
 			st.GPUs = a.GPUs
 		}
@@ -44,14 +44,14 @@ func (st *InstanceState) reached(a Action, got topology.Instance) {
 func created(a Action, got topology.Instance) *topology.Instance {
 	in := got
 	in.Name, in.Model, in.Tier, in.Role = a.Instance, a.Model, a.Tier, createdRole(a)
-	in.Zone, in.Node = first(got.Zone, a.Zone), first(got.Node, a.Node)
+	in.Zone, in.Node = orElse(got.Zone, a.Zone), orElse(got.Node, a.Node)
 	if len(in.GPUs) == 0 {
 		in.GPUs = a.GPUs
 	}
 	return &in
 }
 
-func first(a, b string) string {
+func orElse(a, b string) string {
 	if a != "" {
 		return a
 	}

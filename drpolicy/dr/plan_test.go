@@ -109,6 +109,17 @@ func without(names ...string) func(*topology.Fleet, *drpolicy.Policy) {
 	}
 }
 
+// withHotStandby adds a serving hot standby of llama-2-7b on one GPU of a
+// node.
+func withHotStandby(name, node string, gpu int) func(*topology.Fleet, *drpolicy.Policy) {
+	return func(f *topology.Fleet, _ *drpolicy.Policy) {
+		n, _ := f.Node(node)
+		f.Instances = append(f.Instances, topology.Instance{Name: name, Model: "llama-2-7b", Node: node, Zone: n.Zone, GPUs: []int{gpu},
+			Address: "10.0.9." + fmt.Sprint(gpu), Port: 8000, Tier: topology.TierHot, Role: topology.RoleStandby, Health: topology.HealthServing})
+		f.Sort()
+	}
+}
+
 func noZoneFailover(_ *topology.Fleet, p *drpolicy.Policy) { p.AZFailover = nil }
 
 func both(edits ...func(*topology.Fleet, *drpolicy.Policy)) func(*topology.Fleet, *drpolicy.Policy) {
@@ -188,27 +199,15 @@ func planCases() []planCase {
 			wantActions:   []string{"drain llama-a1", "load llama-c1"},
 			wantInstances: map[string]string{"llama-c1": "cold primary serving"}},
 		{name: "the failed primary's zone is preferred",
-			edit: func(f *topology.Fleet, _ *drpolicy.Policy) {
-				f.Instances = append(f.Instances, topology.Instance{Name: "llama-h0", Model: "llama-2-7b", Node: "n1", Zone: "az-1", GPUs: []int{3},
-					Address: "10.0.1.5", Port: 8000, Tier: topology.TierHot, Role: topology.RoleStandby, Health: topology.HealthServing})
-				f.Sort()
-			},
+			edit:        withHotStandby("llama-h0", "n1", 3),
 			failures:    []Failure{crash("llama-a1")},
 			wantActions: []string{"drain llama-a1", "promote llama-h0"}},
 		{name: "a zone's only primary fails: a hot standby in the zone replaces it, no zone failover",
-			edit: func(f *topology.Fleet, _ *drpolicy.Policy) {
-				f.Instances = append(f.Instances, topology.Instance{Name: "llama-h2", Model: "llama-2-7b", Node: "n2", Zone: "az-2", GPUs: []int{2},
-					Address: "10.0.2.3", Port: 8000, Tier: topology.TierHot, Role: topology.RoleStandby, Health: topology.HealthServing})
-				f.Sort()
-			},
+			edit:        withHotStandby("llama-h2", "n2", 2),
 			failures:    []Failure{crash("llama-b1")},
 			wantActions: []string{"drain llama-b1", "promote llama-h1"}},
 		{name: "a standby lagging the freshest checkpoint by more than rpo is passed over",
-			edit: func(f *topology.Fleet, _ *drpolicy.Policy) {
-				f.Instances = append(f.Instances, topology.Instance{Name: "llama-h0", Model: "llama-2-7b", Node: "n1", Zone: "az-1", GPUs: []int{3},
-					Address: "10.0.1.5", Port: 8000, Tier: topology.TierHot, Role: topology.RoleStandby, Health: topology.HealthServing})
-				f.Sort()
-			},
+			edit:        withHotStandby("llama-h0", "n1", 3),
 			state:       checkpoints(map[string]time.Duration{"llama-a2": 0, "llama-h0": 2 * time.Minute, "llama-h1": 10 * time.Second}),
 			failures:    []Failure{crash("llama-a1")},
 			wantActions: []string{"drain llama-a1", "promote llama-h1"},
