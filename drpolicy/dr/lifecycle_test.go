@@ -203,3 +203,11 @@ func TestFailBack(t *testing.T) {
 func containsNote(notes []string, want string) bool {
 	return slices.ContainsFunc(notes, func(n string) bool { return strings.Contains(n, want) })
 }
+
+func TestPlanWithoutSources(t *testing.T) {
+	s := settled(nil)
+	d := Plan(Input{State: s, Failures: []Failure{crash("llama-a1")}, Now: t0})
+	if len(d.Actions) != 0 || !reflect.DeepEqual(d.State, s) {
+		t.Errorf("with no fleet or policy: asked for %v, state changed %v", d.Actions, !reflect.DeepEqual(d.State, s))
+	}
+}

@@ -76,8 +76,11 @@ type planner struct {
 // Plan decides the next recovery steps: failed instances are drained,
 // primaries replaced from the standby chain, standbys backfilled, a failed
 // active zone failed over, and incidents kept. It is pure: the same input
-// gives the same decision.
+// gives the same decision. Without a fleet or a policy it decides nothing.
 func Plan(in Input) Decision {
+	if in.Fleet == nil || in.Policy == nil {
+		return Decision{State: in.State.clone()}
+	}
 	p := &planner{in: in, opts: in.Options.withDefaults(), s: in.State.clone(), busy: make(map[string]Action)}
 	for _, a := range in.InFlight {
 		p.busy[a.Instance] = a
