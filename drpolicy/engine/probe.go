@@ -3,6 +3,7 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -47,4 +48,34 @@ func ProbeHealth(ctx context.Context, c *http.Client, addr string) (Health, erro
 		return h, fmt.Errorf("healthz %s: HTTP %d, status %q", addr, resp.StatusCode, h.Status)
 	}
 	return h, nil
+}
+
+// DeepProbeInput is what the deep probe asks a model to echo.
+const DeepProbeInput = "inferxds-deep-probe"
+
+// ProbeDeep asks the instance at addr to run the model: POST
+// /v1/models/<model>/predict with DeepProbeInput. corrupt reports a served
+// answer that is wrong; err a request that got no answer.
+func ProbeDeep(ctx context.Context, c *http.Client, addr, model string) (corrupt bool, err error) {
+	body, _ := json.Marshal(map[string]string{"input": DeepProbeInput})
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+addr+"/v1/models/"+model+"/predict", bytes.NewReader(body))
+	if err != nil {
+		return false, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := c.Do(req)
+	if err != nil {
+		return false, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return false, fmt.Errorf("deep probe %s: HTTP %d", addr, resp.StatusCode)
+	}
+	var got struct {
+		Output string `json:"output"`
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, maxHealthBody)).Decode(&got); err != nil || got.Output != DeepProbeInput {
+		return true, fmt.Errorf("deep probe %s: model %s answered %q, want %q", addr, model, got.Output, DeepProbeInput)
+	}
+	return false, nil
 }

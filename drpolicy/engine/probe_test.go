@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -61,5 +62,42 @@ func TestProbeHealthUnreachable(t *testing.T) {
 	cancel()
 	if _, err := ProbeHealth(ctx, http.DefaultClient, addr); err == nil {
 		t.Fatal("probe with a cancelled context succeeded")
+	}
+}
+
+func predictServer(t *testing.T, code int, reply func(in string) string) string {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost || r.URL.Path != "/v1/models/m1/predict" {
+			http.NotFound(w, r)
+			return
+		}
+		var in struct {
+			Input string `json:"input"`
+		}
+		json.NewDecoder(r.Body).Decode(&in)
+		w.WriteHeader(code)
+		json.NewEncoder(w).Encode(map[string]string{"output": reply(in.Input)})
+	}))
+	t.Cleanup(srv.Close)
+	return strings.TrimPrefix(srv.URL, "http://")
+}
+
+func TestProbeDeep(t *testing.T) {
+	echo := func(in string) string { return in }
+	wrong := func(in string) string { return strings.ToUpper(in) }
+	for name, tc := range map[string]struct {
+		addr        string
+		wantCorrupt bool
+		wantErr     bool
+	}{
+		"echo":       {predictServer(t, 200, echo), false, false},
+		"wrong text": {predictServer(t, 200, wrong), true, true},
+		"HTTP 503":   {predictServer(t, 503, echo), false, true},
+	} {
+		corrupt, err := ProbeDeep(context.Background(), http.DefaultClient, tc.addr, "m1")
+		if corrupt != tc.wantCorrupt || (err != nil) != tc.wantErr {
+			t.Errorf("%s: corrupt=%v err=%v, want corrupt=%v err=%v", name, corrupt, err, tc.wantCorrupt, tc.wantErr)
+		}
 	}
 }
