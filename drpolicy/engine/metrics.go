@@ -1,0 +1,77 @@
+package engine
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/inferxds/inferxds/drpolicy/dr"
+)
+
+// Metrics are the engine's Prometheus series.
+type Metrics struct {
+	recovery  *prometheus.HistogramVec
+	actions   *prometheus.CounterVec
+	guardHeld prometheus.Gauge
+}
+
+// NewMetrics registers the engine's series with reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		recovery: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "inferxds_dr_recovery_seconds",
+			Help:    "Time from fault (or detection) to each recovery stage: detect, switch, promote, restore.",
+			Buckets: []float64{0.1, 0.25, 0.5, 1, 2, 3, 5, 10, 30, 60, 90, 300},
+		}, []string{"model", "failure", "stage"}),
+		actions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "inferxds_dr_actions_total",
+			Help: "Actuator actions finished, by kind and result (ok, error).",
+		}, []string{"kind", "result"}),
+		guardHeld: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "inferxds_dr_guard_held",
+			Help: "1 while too many instances fail at once for the probes to be trusted and failures are held.",
+		}),
+	}
+	reg.MustRegister(m.recovery, m.actions, m.guardHeld)
+	return m
+}
+
+// ActionDone counts one finished action.
+func (m *Metrics) ActionDone(r Result) {
+	result := "ok"
+	if r.Err != nil {
+		result = "error"
+	}
+	m.actions.WithLabelValues(string(r.Action.Kind), result).Inc()
+}
+
+// GuardHeld sets the guard alert.
+func (m *Metrics) GuardHeld(held bool) {
+	v := 0.0
+	if held {
+		v = 1
+	}
+	m.guardHeld.Set(v)
+}
+
+// StageReached observes the incident's newly reached stages, each measured
+// from the fault where known, else from detection.
+func (m *Metrics) StageReached(before, after dr.Incident) {
+	from := after.FaultAt
+	if from.IsZero() {
+		from = after.DetectedAt
+	}
+	for _, s := range []struct {
+		name    string
+		was, is time.Time
+	}{
+		{"detect", before.DetectedAt, after.DetectedAt},
+		{"switch", before.DrainedAt, after.DrainedAt},
+		{"promote", before.PromotedReadyAt, after.PromotedReadyAt},
+		{"restore", before.RestoredAt, after.RestoredAt},
+	} {
+		if s.was.IsZero() && !s.is.IsZero() && !from.IsZero() {
+			m.recovery.WithLabelValues(after.Model, string(after.Failure), s.name).Observe(s.is.Sub(from).Seconds())
+		}
+	}
+}
