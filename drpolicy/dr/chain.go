@@ -174,7 +174,7 @@ func (p *planner) choose(m drpolicy.Model, cands []topology.Instance) (topology.
 	}
 	freshest := p.freshest(m.Name)
 	for i, in := range cands {
-		if lag := freshest.Sub(p.checkpointTime(in.Name)); m.RPO == 0 || freshest.IsZero() || lag <= m.RPO.D() {
+		if lag := freshest.Sub(p.checkpointTime(in.Name)); freshest.IsZero() || lag <= m.RPO.D() {
 			p.noteLagging(m, cands[:i], freshest, in.Name)
 			return in, true
 		}
