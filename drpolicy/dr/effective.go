@@ -10,14 +10,15 @@ import (
 // Effective returns the fleet and policy as translation must see them:
 // the state's instance overrides and added instances applied, its zone
 // roles in place of the fleet's, and the policy's az_failover rewritten to
-// agree with those roles. The result is sorted; the inputs are never changed; with no state they
-// are returned as they are.
+// agree with those roles. The result is sorted; the inputs are never
+// changed; with no state they are returned as they are.
 func Effective(f *topology.Fleet, p *drpolicy.Policy, s *State) (*topology.Fleet, *drpolicy.Policy) {
 	if s == nil || (len(s.Instances) == 0 && len(s.Zones) == 0) {
 		return f, p
 	}
 	out := &topology.Fleet{Zones: effectiveZones(f.Zones, s.Zones), Nodes: f.Nodes, Instances: effectiveInstances(f.Instances, s.Instances)}
 	out.ApplyDefaults() // an added instance may leave defaults out
+	out.Sort()
 	if len(s.Zones) == 0 {
 		return out, p
 	}

@@ -106,3 +106,12 @@ func priorities(t *testing.T, r *snapshot.Resources, cluster string) [][]string 
 	t.Fatalf("no endpoints for %s", cluster)
 	return nil
 }
+
+func TestEffectiveSortsAddedInstances(t *testing.T) {
+	f, p := loadFixture(t)
+	added := &topology.Instance{Name: "a-first", Model: "llama-2-7b", Zone: "az-1", Address: "10.0.1.9", Port: 8000}
+	ef, _ := Effective(f, p, &State{Instances: []InstanceState{{Name: "a-first", Model: "llama-2-7b", Added: added}}})
+	if ef.Instances[0].Name != "a-first" {
+		t.Errorf("effective fleet starts with %q; an added instance must take its place in name order", ef.Instances[0].Name)
+	}
+}
