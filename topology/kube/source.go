@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
@@ -22,6 +24,9 @@ type Config struct {
 	// Namespaces whose Pods and EndpointSlices are watched; none: all.
 	Namespaces []string
 	Options    Options
+	// SyncTimeout bounds Start's wait for the first full lists; zero
+	// waits until ctx ends.
+	SyncTimeout time.Duration
 }
 
 // Source follows Pods, EndpointSlices and Nodes through shared informers
@@ -34,7 +39,11 @@ type Source struct {
 	factories []informers.SharedInformerFactory
 	// changed holds one pending wake-up: events that come while a fleet
 	// is built coalesce into the next build.
-	changed chan struct{}
+	changed     chan struct{}
+	syncTimeout time.Duration
+	// client and namespaces are kept to say why caches did not sync.
+	client     kubernetes.Interface
+	namespaces []string
 	// last is the build last handed on (by Start, then by Run).
 	last result
 }
@@ -52,17 +61,16 @@ func NewSource(cfg Config) (*Source, error) {
 	if err := cfg.Options.withDefaults().Labels.Validate(); err != nil {
 		return nil, err
 	}
-	s := &Source{opts: cfg.Options, changed: make(chan struct{}, 1)}
-	namespaces := cfg.Namespaces
-	if len(namespaces) == 0 {
-		namespaces = []string{corev1.NamespaceAll}
+	s := &Source{opts: cfg.Options, changed: make(chan struct{}, 1), syncTimeout: cfg.SyncTimeout, client: cfg.Client, namespaces: cfg.Namespaces}
+	if len(s.namespaces) == 0 {
+		s.namespaces = []string{corev1.NamespaceAll}
 	}
-	for _, ns := range namespaces {
+	for _, ns := range s.namespaces {
 		f := s.factory(cfg.Client, informers.WithNamespace(ns))
-		s.pods = append(s.pods, watched(f.Core().V1().Pods(), s.wake))
-		s.slices = append(s.slices, watched(f.Discovery().V1().EndpointSlices(), s.wake))
+		s.pods = append(s.pods, watched(s, f.Core().V1().Pods()))
+		s.slices = append(s.slices, watched(s, f.Discovery().V1().EndpointSlices()))
 	}
-	s.nodes = watched(s.factory(cfg.Client).Core().V1().Nodes(), s.wake)
+	s.nodes = watched(s, s.factory(cfg.Client).Core().V1().Nodes())
 	return s, nil
 }
 
@@ -78,13 +86,14 @@ type informerLister[L any] interface {
 	Lister() L
 }
 
-// watched registers the informer with its factory, calls wake on every
+// watched registers the informer with its factory, wakes s on every
 // event, and returns its lister.
-func watched[L any](i informerLister[L], wake func()) L {
-	_, _ = i.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    func(any) { wake() },
-		UpdateFunc: func(any, any) { wake() },
-		DeleteFunc: func(any) { wake() },
+func watched[L any](s *Source, i informerLister[L]) L {
+	informer := i.Informer()
+	_, _ = informer.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(any) { s.wake() },
+		UpdateFunc: func(any, any) { s.wake() },
+		DeleteFunc: func(any) { s.wake() },
 	})
 	return i.Lister()
 }
@@ -110,17 +119,44 @@ func dropManagedFields(obj any) (any, error) {
 // fleet with its problems (see FleetFrom). The fleet is nil when the caches
 // did not sync before ctx ended. The informers stop when ctx ends.
 func (s *Source) Start(ctx context.Context) (*topology.Fleet, error) {
+	wait := ctx
+	if s.syncTimeout > 0 {
+		var cancel context.CancelFunc
+		wait, cancel = context.WithTimeoutCause(ctx, s.syncTimeout, fmt.Errorf("no answer within %v", s.syncTimeout))
+		defer cancel()
+	}
 	for _, f := range s.factories {
 		f.Start(ctx.Done())
-		for _, ok := range f.WaitForCacheSync(ctx.Done()) {
+		for _, ok := range f.WaitForCacheSync(wait.Done()) {
 			if !ok {
-				return nil, fmt.Errorf("kube source: the API server's Pods, EndpointSlices and Nodes were not listed: %w", context.Cause(ctx))
+				return nil, s.syncError(wait)
 			}
 		}
 	}
 	s.last = newResult(s.build())
 	return s.last.fleet, s.last.err
 }
+
+// syncError says that the caches did not sync and, from one plain list
+// of each kind, why: the API server cannot be reached, or refuses the
+// credentials or the RBAC permissions.
+func (s *Source) syncError(wait context.Context) error {
+	err := fmt.Errorf("kube source: the API server's Pods, EndpointSlices and Nodes could not be listed: %w", context.Cause(wait))
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(wait), probeTimeout)
+	defer cancel()
+	one := metav1.ListOptions{Limit: 1}
+	ns := s.namespaces[0]
+	_, podsErr := s.client.CoreV1().Pods(ns).List(ctx, one)
+	_, slicesErr := s.client.DiscoveryV1().EndpointSlices(ns).List(ctx, one)
+	_, nodesErr := s.client.CoreV1().Nodes().List(ctx, one)
+	if why := errors.Join(podsErr, slicesErr, nodesErr); why != nil {
+		err = fmt.Errorf("%w\n%w", err, why)
+	}
+	return err
+}
+
+// probeTimeout bounds the lists that say why the caches did not sync.
+const probeTimeout = 5 * time.Second
 
 // Run hands fn each new fleet (and its problems, see FleetFrom) after the
 // watched objects change, until ctx ends; call it after Start. Events that
