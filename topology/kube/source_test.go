@@ -10,6 +10,7 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 
 	"github.com/inferxds/inferxds/topology"
+	"github.com/inferxds/inferxds/topology/kube/kubetest"
 )
 
 // hangGuard bounds each wait for a fleet; it only stops a broken test.
@@ -53,9 +54,9 @@ func next(t *testing.T, fleets <-chan published) published {
 
 func TestWatchFollowsTheAPI(t *testing.T) {
 	ctx := context.Background()
-	pod := testPod("llama-0", "n1", "10.0.0.1", model("llama"), ready(corev1.ConditionTrue))
-	client := fake.NewClientset(testNode("n1", "az-1", 0), pod,
-		testSlice("llama", nil, ep("llama-0", true)))
+	pod := kubetest.Pod("llama-0", "n1", "10.0.0.1", model("llama"), kubetest.Ready(corev1.ConditionTrue))
+	client := fake.NewClientset(kubetest.Node("n1", "az-1", 0), pod,
+		kubetest.Slice("llama", nil, kubetest.ReadyEndpoint("llama-0", true)))
 	fleets := watchFake(t, client, ns)
 
 	first := next(t, fleets)
@@ -87,7 +88,7 @@ func TestWatchFollowsTheAPI(t *testing.T) {
 	if _, err := client.CoreV1().Nodes().UpdateStatus(ctx, node, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	elsewhere := testPod("other-0", "n1", "10.0.0.2", model("llama"))
+	elsewhere := kubetest.Pod("other-0", "n1", "10.0.0.2", model("llama"))
 	elsewhere.Namespace = "elsewhere"
 	if _, err := client.CoreV1().Pods("elsewhere").Create(ctx, elsewhere, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
@@ -102,13 +103,13 @@ func TestWatchFollowsTheAPI(t *testing.T) {
 
 func TestWatchHandsOnProblemsBesideTheFleet(t *testing.T) {
 	ctx := context.Background()
-	client := fake.NewClientset(testNode("n1", "az-1", 0),
-		testPod("good", "n1", "10.0.0.1", model("m")))
+	client := fake.NewClientset(kubetest.Node("n1", "az-1", 0),
+		kubetest.Pod("good", "n1", "10.0.0.1", model("m")))
 	fleets := watchFake(t, client)
 	if first := next(t, fleets); first.err != nil || len(first.fleet.Instances) != 1 {
 		t.Fatalf("first = %+v, %v; want one instance", first.fleet, first.err)
 	}
-	bad := testPod("bad", "n1", "10.0.0.2", model("m"), withLabels(map[string]string{DefaultRoleLabel: "leader"}))
+	bad := kubetest.Pod("bad", "n1", "10.0.0.2", model("m"), kubetest.WithLabels(map[string]string{DefaultRoleLabel: "leader"}))
 	if _, err := client.CoreV1().Pods(ns).Create(ctx, bad, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
