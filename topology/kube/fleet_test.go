@@ -94,12 +94,13 @@ func TestFleetFrom(t *testing.T) {
 			},
 		},
 	}, {
-		name: "ports: annotation by number and by name, slice port by name, the only container port",
+		name: "ports: annotation by number and by name, slice port by name, the only container port; metrics port",
 		pods: []*corev1.Pod{
 			kubetest.Pod("by-number", "n1", "10.0.0.1", model("m"), kubetest.Annotated(PortAnnotation, "9000")),
 			kubetest.Pod("by-name", "n1", "10.0.0.2", model("m"), kubetest.Annotated(PortAnnotation, "http")),
 			kubetest.Pod("from-slice", "n1", "10.0.0.3", model("m")),
 			kubetest.Pod("container", "n1", "10.0.0.4", model("m"), func(p *corev1.Pod) { p.Spec.Containers[0].Ports[0].Name = "api" }),
+			kubetest.Pod("metrics", "n1", "10.0.0.5", model("m"), kubetest.Annotated(MetricsPortAnnotation, "9100")),
 		},
 		slices: []*discoveryv1.EndpointSlice{kubetest.Slice("m", []discoveryv1.EndpointPort{kubetest.Port("metrics", 9100), kubetest.Port("http", 8080)}, kubetest.ReadyEndpoint("from-slice", true))},
 		nodes:  []*corev1.Node{kubetest.Node("n1", "az-1", 0)},
@@ -111,6 +112,11 @@ func TestFleetFrom(t *testing.T) {
 				instance("by-number", "m", "n1", "az-1", "10.0.0.1", 9000, topology.HealthLoading),
 				instance("container", "m", "n1", "az-1", "10.0.0.4", 8000, topology.HealthLoading),
 				instance("from-slice", "m", "n1", "az-1", "10.0.0.3", 8080, topology.HealthServing),
+				func() topology.Instance {
+					in := instance("metrics", "m", "n1", "az-1", "10.0.0.5", 8000, topology.HealthLoading)
+					in.MetricsURL = "http://10.0.0.5:9100/metrics"
+					return in
+				}(),
 			},
 		},
 	}, {
@@ -187,6 +193,7 @@ func TestFleetFrom(t *testing.T) {
 			kubetest.Pod("lost", "gone", "10.0.0.6", model("m")),
 			kubetest.Pod("too-many-gpus", "n1", "10.0.0.7", model("m"), kubetest.RequestingGPUs(3)),
 			kubetest.Pod("bad-gpus", "n1", "10.0.0.8", model("m"), kubetest.RequestingGPUs(1), kubetest.Annotated(GPUsAnnotation, "7")),
+			kubetest.Pod("bad-metrics", "n1", "10.0.0.9", model("m"), kubetest.Annotated(MetricsPortAnnotation, "prom")),
 		},
 		nodes: []*corev1.Node{kubetest.Node("n1", "az-1", 2, ZoneRoleLabel, "sideways"), kubetest.Node("n9", "", 0)},
 		want: &topology.Fleet{
@@ -207,6 +214,7 @@ func TestFleetFrom(t *testing.T) {
 			`pod inference/too-many-gpus: requests 3 GPUs; node n1 has 1 free`,
 			`pod inference/bad-gpus: annotation inferxds.io/gpus: "7" is not a list of distinct GPU indexes below the node's 2`,
 			`node n1: label inferxds.io/zone-role: must be active or standby (got "sideways")`,
+			`pod inference/bad-metrics: annotation inferxds.io/metrics-port: "prom" is neither`,
 		},
 	}} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/fake"
 
 	"github.com/inferxds/inferxds/topology"
@@ -21,8 +22,8 @@ type published struct {
 	err   error
 }
 
-// watchFake runs Watch on a fake clientset and returns what it hands on.
-func watchFake(t *testing.T, client *fake.Clientset, namespaces ...string) <-chan published {
+// watchClient runs Watch with client and returns what it hands on.
+func watchClient(t *testing.T, client kubernetes.Interface, namespaces ...string) <-chan published {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	out := make(chan published, 64)
@@ -57,7 +58,7 @@ func TestWatchFollowsTheAPI(t *testing.T) {
 	pod := kubetest.Pod("llama-0", "n1", "10.0.0.1", model("llama"), kubetest.Ready(corev1.ConditionTrue))
 	client := fake.NewClientset(kubetest.Node("n1", "az-1", 0), pod,
 		kubetest.Slice("llama", nil, kubetest.ReadyEndpoint("llama-0", true)))
-	fleets := watchFake(t, client, ns)
+	fleets := watchClient(t, client, ns)
 
 	first := next(t, fleets)
 	if first.err != nil || len(first.fleet.Instances) != 1 || first.fleet.Instances[0].Health != topology.HealthServing {
@@ -105,7 +106,7 @@ func TestWatchHandsOnProblemsBesideTheFleet(t *testing.T) {
 	ctx := context.Background()
 	client := fake.NewClientset(kubetest.Node("n1", "az-1", 0),
 		kubetest.Pod("good", "n1", "10.0.0.1", model("m")))
-	fleets := watchFake(t, client)
+	fleets := watchClient(t, client)
 	if first := next(t, fleets); first.err != nil || len(first.fleet.Instances) != 1 {
 		t.Fatalf("first = %+v, %v; want one instance", first.fleet, first.err)
 	}
