@@ -210,6 +210,9 @@ func (l *Loop) Run(ctx context.Context) error {
 			l.plan(ctx, nil, nil)
 		case <-policyChanged:
 			l.policy, _ = l.cfg.Hub.Policy.Get()
+			if l.cfg.ProbeInterval == 0 && !probing {
+				tick.Reset(l.interval()) // the policy's healthCheckInterval may have changed
+			}
 			l.plan(ctx, nil, nil)
 		case <-drChanged:
 			if l.readState() {
