@@ -55,6 +55,7 @@ func newRootCommand(stdout, stderr io.Writer) *cobra.Command {
 		newBootstrapCommand(),
 		newDumpCommand(),
 		newStatusCommand(),
+		newFailbackCommand(),
 	)
 	return root
 }

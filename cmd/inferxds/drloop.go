@@ -1,0 +1,118 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/inferxds/inferxds/drpolicy/dr"
+	"github.com/inferxds/inferxds/drpolicy/engine"
+)
+
+// Actuators --actuator names.
+const (
+	actuatorNone  = "none"
+	actuatorLocal = "local"
+)
+
+// drConfig are serve's settings for the DR reconcile loop.
+type drConfig struct {
+	DR            bool          `mapstructure:"dr"`
+	Actuator      string        `mapstructure:"actuator"`
+	ProbeInterval time.Duration `mapstructure:"probeInterval"`
+	IncidentLog   string        `mapstructure:"incidentLog"`
+	DRGuardShare  float64       `mapstructure:"drGuardShare"`
+}
+
+var drSettings = []setting{
+	{"dr", "dr"},
+	{"actuator", "actuator"},
+	{"probe-interval", "probeInterval"},
+	{"incident-log", "incidentLog"},
+	{"dr-guard-share", "drGuardShare"},
+}
+
+func addDRFlags(f *pflag.FlagSet) {
+	f.Bool("dr", false, "run the DR loop: probe instances, drain failed ones, promote standbys up the chain, fail zones over")
+	f.String("actuator", actuatorNone, "what carries out DR actions that change what runs: none (drain, promote and zone failover only) or local (model-server processes this serve starts)")
+	f.Duration("probe-interval", 0, "time between health probes of the fleet's instances (default: the policy's healthCheckInterval)")
+	f.String("incident-log", "", "append each DR incident as a JSON line to this file at each new stage")
+	f.Float64("dr-guard-share", 0.5, "share of instances failing at once above which the DR loop distrusts its probes and keeps the last known state")
+}
+
+// check refuses DR settings that cannot work.
+func (c drConfig) check() error {
+	switch c.Actuator {
+	case actuatorNone:
+	case actuatorLocal:
+		return errors.New("--actuator local: the local actuator is not part of this build; use --actuator none")
+	default:
+		return fmt.Errorf("--actuator %q: must be none or local", c.Actuator)
+	}
+	if c.DRGuardShare < 0 || c.DRGuardShare > 1 {
+		return fmt.Errorf("--dr-guard-share %v: must be between 0 and 1", c.DRGuardShare)
+	}
+	if c.ProbeInterval < 0 {
+		return fmt.Errorf("--probe-interval %v: must not be negative (0: the policy's healthCheckInterval)", c.ProbeInterval)
+	}
+	return nil
+}
+
+// startDRLoop builds the DR loop of a serve with --dr, opening the
+// incident log; the returned function closes it.
+func (cp *controlPlane) startDRLoop() (closeLog func(), err error) {
+	cfg := engine.Config{
+		Hub: cp.hub, ProbeInterval: cp.cfg.ProbeInterval, GuardShare: cp.cfg.DRGuardShare,
+		Registry: cp.server.Registry(), Logger: cp.logger.With("part", "dr"),
+	}
+	closeLog = func() {}
+	if cp.cfg.IncidentLog != "" {
+		f, err := os.OpenFile(cp.cfg.IncidentLog, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+		if err != nil {
+			return nil, fmt.Errorf("--incident-log: %w", err)
+		}
+		cfg.IncidentLog = f
+		closeLog = func() {
+			if err := f.Close(); err != nil {
+				cp.logger.Error("incident log", "error", err)
+			}
+		}
+	}
+	if cp.drLoop, err = engine.New(cfg); err != nil {
+		closeLog()
+		return nil, err
+	}
+	return closeLog, nil
+}
+
+// drState is the DR state translation reads, nil without --dr.
+func (cp *controlPlane) drState() *dr.State {
+	if cp.drLoop == nil {
+		return nil
+	}
+	s, _ := cp.hub.DR.Get()
+	return s
+}
+
+// serveFailBack is POST /dr/failback?zone=Z: the operator's fail-back of a
+// failed-over zone.
+func (cp *controlPlane) serveFailBack(w http.ResponseWriter, r *http.Request) {
+	zone := r.URL.Query().Get("zone")
+	switch {
+	case cp.drLoop == nil:
+		writeJSON(w, http.StatusConflict, map[string]string{"error": "the DR loop is off (serve --dr)"})
+	case zone == "":
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "no zone: POST /dr/failback?zone=ZONE"})
+	default:
+		if err := cp.drLoop.FailBack(zone); err != nil {
+			writeJSON(w, http.StatusConflict, map[string]string{"error": err.Error()})
+			return
+		}
+		cp.logger.Info("zone failed back on request", "zone", zone)
+		writeJSON(w, http.StatusOK, map[string]string{"zone": zone, "result": "failed back"})
+	}
+}
