@@ -100,9 +100,7 @@ func httpStatus(err error) int {
 		return http.StatusNotFound
 	case errors.As(err, &injected):
 		return injected.failure.HTTPStatus
-	case errors.As(err, new(notServingError)):
-		return http.StatusServiceUnavailable
-	default: // the request was cancelled or timed out while queued or running
+	default: // not serving (loading, asleep, waking), or the request was cancelled or timed out
 		return http.StatusServiceUnavailable
 	}
 }

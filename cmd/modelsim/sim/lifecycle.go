@@ -88,36 +88,30 @@ func (l *lifecycle) sleeping() bool {
 	return l.asleep
 }
 
-// wake returns once the instance is loaded and awake, starting a wake-up
-// when none runs. It is idempotent: awake, it returns at once.
+// wake returns once the instance is loaded and a wake-up has ended: the one
+// in progress, or one started here when asleep. It is idempotent: awake, it
+// returns at once. A sleep that comes in while waking wins once the wake-up
+// ends.
 func (l *lifecycle) wake(ctx context.Context) error {
-	for {
-		next, started := l.wakeStep()
-		if next == nil {
-			return nil
-		}
-		if started {
-			l.changed()
-		}
-		select {
-		case <-next:
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-l.stop:
-			return errStopped
-		}
+	if err := l.await(ctx, l.loaded); err != nil {
+		return err
 	}
+	done, started := l.startWake()
+	if started {
+		l.changed()
+	}
+	if done == nil {
+		return nil
+	}
+	return l.await(ctx, done)
 }
 
-// wakeStep is what a wake-up waits on next: the cold load, the wake-up in
-// progress (started here, then started is true, when none runs), or nil
-// when the instance is awake.
-func (l *lifecycle) wakeStep() (next <-chan struct{}, started bool) {
+// startWake returns the wake-up in progress, started here (started true)
+// when the instance sleeps and none runs; nil when it is awake.
+func (l *lifecycle) startWake() (done <-chan struct{}, started bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	switch {
-	case !l.isLoaded:
-		return l.loaded, false
 	case l.waking != nil:
 		return l.waking, false
 	case !l.asleep:
@@ -126,6 +120,18 @@ func (l *lifecycle) wakeStep() (next <-chan struct{}, started bool) {
 	l.waking = make(chan struct{})
 	go l.finishWake(l.waking)
 	return l.waking, true
+}
+
+// await waits for done, ctx or the server's stop.
+func (l *lifecycle) await(ctx context.Context, done <-chan struct{}) error {
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-l.stop:
+		return errStopped
+	}
 }
 
 func (l *lifecycle) finishWake(done chan struct{}) {
@@ -151,12 +157,8 @@ func (l *lifecycle) sleep(ctx context.Context) error {
 			return nil
 		}
 		l.mu.Unlock()
-		select {
-		case <-waking:
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-l.stop:
-			return errStopped
+		if err := l.await(ctx, waking); err != nil {
+			return err
 		}
 	}
 }

@@ -2,6 +2,7 @@ package sim
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 	"sync"
 	"testing"
@@ -261,4 +262,35 @@ func chatText(t *testing.T, r OpenAIReply) string {
 		t.Fatalf("chat reply %s: %v", r.Body, err)
 	}
 	return got.Choices[0].Message.Content
+}
+
+func TestSleepWhileWakingSleepsAfterTheWakeUp(t *testing.T) {
+	s := startServer(t, Config{StartAsleep: true, WarmLoadTime: testLoadTime})
+	c := httpClient(t)
+	base := "http://" + s.Ready().HTTPAddress
+	woke := make(chan int, 1)
+	go func() { woke <- postStatus(t, c, base+"/wake_up") }()
+	statusesUntil(t, c, s, StatusWaking)
+	if got := postStatus(t, c, base+"/sleep"); got != http.StatusOK {
+		t.Fatalf("POST /sleep while waking = %d, want 200", got)
+	}
+	if got := <-woke; got != http.StatusOK {
+		t.Errorf("POST /wake_up = %d, want 200", got)
+	}
+	if got := s.Status(); got != StatusSleeping {
+		t.Errorf("status after sleep while waking = %s, want sleeping", got)
+	}
+}
+
+func TestShutdownEndsAWakeUpInProgress(t *testing.T) {
+	s := startServer(t, Config{StartAsleep: true, WarmLoadTime: time.Hour})
+	woke := make(chan error, 1)
+	go func() { woke <- s.WakeUp(testContext(t)) }()
+	eventually(t, "waking", func() bool { return s.Status() == StatusWaking })
+	if err := s.Shutdown(testContext(t)); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	if err := <-woke; !errors.Is(err, errStopped) {
+		t.Errorf("WakeUp during shutdown = %v, want %v", err, errStopped)
+	}
 }
