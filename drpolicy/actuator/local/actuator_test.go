@@ -342,6 +342,20 @@ func TestStopEndsTheProcessWithoutAFailure(t *testing.T) {
 	noFailure(t, a)
 }
 
+func TestStopDrainsAFrozenProcess(t *testing.T) {
+	a := newActuator(t)
+	launch(t, a)
+	hot := a.Instances()[0]
+	if err := syscall.Kill(hot.PID, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	do(t, a, dr.Action{Kind: dr.ActionStop, Model: "llm", Instance: hot.Name, Tier: topology.TierCold})
+	if log, err := os.ReadFile(a.logPath(hot.Name)); err != nil || !strings.Contains(string(log), "shutting down") {
+		t.Errorf("log of %s after stopping it frozen (%v):\n%s\nwant a graceful shutdown", hot.Name, err, log)
+	}
+	noFailure(t, a)
+}
+
 // nextFailure waits for the next failure the actuator reports.
 func nextFailure(t *testing.T, a *Actuator) dr.Failure {
 	t.Helper()

@@ -74,9 +74,11 @@ func (p *proc) signal(sig syscall.Signal) {
 }
 
 // terminate sends SIGTERM, SIGKILL after stopGrace, and waits until p
-// has exited.
+// has exited. SIGCONT lets a process frozen by a drill (SIGSTOP, a node
+// gone silent) drain too.
 func (p *proc) terminate() {
 	p.signal(syscall.SIGTERM)
+	p.signal(syscall.SIGCONT)
 	select {
 	case <-p.exited:
 		return
