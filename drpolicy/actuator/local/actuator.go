@@ -1,9 +1,10 @@
 // Package local owns the model-server processes the DR engine runs on this
-// machine: it starts a fleet's hot and warm instances, carries out the
-// engine's actions on them (start, wake, sleep-start, stop), reports every
-// process that exits without being asked to, and injects faults for
-// drills. Every child runs in its own process group and gets SIGKILL when
-// this process dies, so nothing it starts outlives it.
+// machine: it starts a fleet's hot instances serving and its warm ones
+// asleep (vLLM's sleep mode), carries out the engine's actions on them
+// (wake, load, create, stop), reports every process that exits without
+// being asked to, and kills processes and injects faults for drills.
+// Every child runs in its own process group and gets SIGKILL when this
+// process dies, so nothing it starts outlives it.
 package local
 
 import (
