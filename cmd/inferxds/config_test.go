@@ -55,13 +55,14 @@ actuator: none
 probeInterval: 2s
 incidentLog: /file/incidents.jsonl
 drGuardShare: 0.3
+localDir: /file/local
 `
 
 // defaultDR and fileDR are serve's DR settings by default and from
 // fullConfigFile.
 var (
 	defaultDR = drConfig{Actuator: actuatorNone, DRGuardShare: 0.5}
-	fileDR    = drConfig{DR: true, Actuator: actuatorNone, ProbeInterval: 2 * time.Second, IncidentLog: "/file/incidents.jsonl", DRGuardShare: 0.3}
+	fileDR    = drConfig{DR: true, Actuator: actuatorNone, ProbeInterval: 2 * time.Second, IncidentLog: "/file/incidents.jsonl", DRGuardShare: 0.3, LocalDir: "/file/local"}
 )
 
 // defaultSecurity is serve's security settings with no flag, variable or
@@ -124,6 +125,7 @@ func TestEnvironmentOverridesConfigFile(t *testing.T) {
 	t.Setenv("INFERXDS_PROBE_INTERVAL", "3s")
 	t.Setenv("INFERXDS_INCIDENT_LOG", "/env/incidents.jsonl")
 	t.Setenv("INFERXDS_DR_GUARD_SHARE", "0.6")
+	t.Setenv("INFERXDS_LOCAL_DIR", "/env/local")
 	got, err := serveConfig(t, fullConfigFile)
 	if err != nil {
 		t.Fatal(err)
@@ -131,7 +133,7 @@ func TestEnvironmentOverridesConfigFile(t *testing.T) {
 	want := config{PolicyDir: "/env/policy", Fleet: "/env/fleet.yaml", XDSAddress: "127.0.0.1:1002", MetricsAddress: "127.0.0.1:2002", Debounce: 250 * time.Millisecond, MaxDelay: 3 * time.Second, ViewGrace: 2 * time.Minute, EnvoyListen: "127.0.0.1:3002",
 		ScrapeInterval: 20 * time.Second, ScrapeTimeout: 4 * time.Second, TelemetryStaleAfter: 2 * time.Minute, WeightMinInterval: 7 * time.Second, MaxRemovalShare: 0.75,
 		LogLevel: "warn", LogFormat: "text", securityConfig: fileSecurity,
-		drConfig: drConfig{Actuator: actuatorNone, ProbeInterval: 3 * time.Second, IncidentLog: "/env/incidents.jsonl", DRGuardShare: 0.6}}
+		drConfig: drConfig{Actuator: actuatorNone, ProbeInterval: 3 * time.Second, IncidentLog: "/env/incidents.jsonl", DRGuardShare: 0.6, LocalDir: "/env/local"}}
 	if got != want {
 		t.Errorf("env over file = %+v, want %+v", got, want)
 	}
@@ -158,7 +160,7 @@ func TestDRSettingsThatCannotWorkAreErrors(t *testing.T) {
 		want string
 	}{
 		"unknown actuator":        {[]string{"--dr", "--actuator", "kube"}, `--actuator "kube": must be none or local`},
-		"local actuator missing":  {[]string{"--dr", "--actuator", "local"}, "--actuator local: the local actuator is not part of this build"},
+		"local actuator, no --dr": {[]string{"--actuator", "local"}, "--actuator local needs --dr"},
 		"guard share above 1":     {[]string{"--dr", "--dr-guard-share", "1.5"}, "--dr-guard-share 1.5: must be between 0 and 1"},
 		"negative probe interval": {[]string{"--dr", "--probe-interval", "-1s"}, "--probe-interval -1s: must not be negative"},
 	} {

@@ -4,16 +4,22 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/inferxds/inferxds/cmd/modelsim/sim"
 	"github.com/inferxds/inferxds/drpolicy/dr"
 )
 
@@ -65,7 +71,7 @@ az_failover:
   - {name: az-1, role: active}
   - {name: az-2, role: standby}
 nodes:
-  - {name: n1, zone: az-1, gpus: [{index: 0}, {index: 1}]}
+  - {name: n1, zone: az-1, gpus: [{index: 0, memoryTotalMiB: 81920}, {index: 1, memoryTotalMiB: 81920}]}
 instances:
   - {name: m1-a, model: m1, node: n1, gpus: [0], %s}
   - {name: m1-b, model: m1, node: n1, gpus: [1], role: standby, %s}
@@ -165,4 +171,148 @@ func TestFailbackWithoutDRIsRefused(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "the DR loop is off") {
 		t.Errorf("failback on a serve without --dr: %v", err)
 	}
+}
+
+// TestServeDRLocalRecoversACrashedPrimary runs the built binary as an
+// operator would: serve --dr --actuator local starts the fleet's model
+// servers; the primary's process is killed; the actuator reports the
+// crash, the hot standby is promoted and the chain refilled (a standby
+// created, loaded and woken) until the incident is restored; on SIGTERM no
+// model server outlives serve.
+func TestServeDRLocalRecoversACrashedPrimary(t *testing.T) {
+	bin := buildInferxds(t)
+	dir := t.TempDir()
+	localDir := filepath.Join(dir, "local")
+	policyDir, fleetFile := drSources(t, freeAddress(t), freeAddress(t))
+	editFile(t, fleetFile, "{index: 1, memoryTotalMiB: 81920}]", "{index: 1, memoryTotalMiB: 81920}, {index: 2, memoryTotalMiB: 81920}]")
+	ready := filepath.Join(dir, "ready.json")
+	cmd := exec.Command(bin, "serve", "--policy-dir", policyDir, "--fleet", fleetFile, "--insecure", "--scrape-interval", "0",
+		"--xds-address", "127.0.0.1:0", "--metrics-address", "127.0.0.1:0", "--ready-file", ready,
+		"--dr", "--actuator", "local", "--local-dir", localDir, "--probe-interval", "100ms")
+	var logs syncWriter
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill() // gone already when the test stopped it
+		if t.Failed() {
+			t.Logf("serve's log:\n%s", logs.String())
+		}
+	})
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	var s served
+	waitFor(t, 30*time.Second, func() error {
+		data, err := os.ReadFile(ready)
+		if err != nil {
+			return err
+		}
+		return json.Unmarshal(data, &s)
+	})
+	waitFor(t, 30*time.Second, func() error {
+		if !strings.Contains(logs.String(), `msg="model servers launched" processes=2`) {
+			return errors.New("serve has not launched the fleet's two model servers")
+		}
+		return nil
+	})
+	primary, err := sim.ReadReadyFile(filepath.Join(localDir, "m1-a.ready"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(primary.PID, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+
+	var doc modelStatus
+	waitFor(t, 20*time.Second, func() error {
+		select {
+		case err := <-exited:
+			t.Fatalf("serve exited: %v\n%s", err, logs.String())
+		default:
+		}
+		doc = modelStatus{}
+		resp, err := http.Get("http://" + s.MetricsAddress + "/status/models/m1")
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		if err := json.NewDecoder(resp.Body).Decode(&doc); err != nil {
+			return err
+		}
+		if len(doc.Incidents) == 0 || doc.Incidents[0].RestoredAt.IsZero() {
+			return fmt.Errorf("incident not restored: %+v", doc.Incidents)
+		}
+		return nil
+	})
+	inc := doc.Incidents[0]
+	if inc.Failure != dr.FailureProcessCrash || inc.Replacement != "m1-b" || inc.DrainedAt.IsZero() {
+		t.Errorf("incident %+v: want m1-a's process crash, drained, m1-b replacing it", inc)
+	}
+	states := map[string]string{}
+	for _, in := range doc.Instances {
+		states[in.Name] = in.Tier + " " + in.Role + " " + in.Health
+	}
+	want := map[string]string{"m1-a": "hot primary unhealthy", "m1-b": "hot primary serving", "m1-cold-1": "hot standby serving"}
+	if fmt.Sprint(states) != fmt.Sprint(want) {
+		t.Errorf("instances %v, want %v", states, want)
+	}
+	t.Logf("process crash: drained +%v, standby chain restored +%v after detection",
+		inc.DrainedAt.Sub(inc.DetectedAt), inc.RestoredAt.Sub(inc.DetectedAt))
+
+	created, err := sim.ReadReadyFile(filepath.Join(localDir, "m1-cold-1.ready"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	standby, err := sim.ReadReadyFile(filepath.Join(localDir, "m1-b.ready"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Errorf("serve exited with %v after SIGTERM\n%s", err, logs.String())
+		}
+	case <-ctx.Done():
+		t.Fatalf("serve still running after SIGTERM\n%s", logs.String())
+	}
+	for _, pid := range []int{standby.PID, created.PID} {
+		if err := syscall.Kill(pid, 0); err == nil {
+			t.Errorf("model server %d outlived serve", pid)
+		}
+	}
+}
+
+// freeAddress is a 127.0.0.1 address nothing listens on now.
+func freeAddress(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// syncWriter collects a child's output while the test reads it.
+type syncWriter struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (w *syncWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.Write(p)
+}
+
+func (w *syncWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.String()
 }

@@ -190,13 +190,13 @@ func listen(cfg config, logger *slog.Logger, fleet *topology.Fleet, pol *drpolic
 // run serves until ctx ends or a part fails, then stops every part.
 func (cp *controlPlane) run(ctx context.Context) error {
 	if cp.cfg.DR {
-		closeLog, err := cp.startDRLoop()
+		stopDR, err := cp.startDRLoop(ctx)
 		if err != nil {
 			cp.xdsLis.Close()
 			cp.httpLis.Close()
 			return err
 		}
-		defer closeLog()
+		defer stopDR()
 	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)

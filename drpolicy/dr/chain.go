@@ -271,7 +271,7 @@ func (p *planner) coldReason(m drpolicy.Model, cold, warmShort int) string {
 	if cold < m.ColdStandby {
 		return fmt.Sprintf("cold standbys below coldStandby %d", m.ColdStandby)
 	}
-	return fmt.Sprintf("%d warm standbys short (warmStandby %d, hotStandby %d) and no cold standby to load: created to be loaded",
+	return fmt.Sprintf("warm standbys missing for the chain: %d (warmStandby %d, hotStandby %d), and no cold standby to load: created to be loaded",
 		warmShort, m.WarmStandby, m.HotStandby)
 }
 
