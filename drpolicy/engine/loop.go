@@ -88,6 +88,9 @@ type Loop struct {
 	lastDeep map[string]time.Time
 	held     bool
 	notes    string
+	// telemetryDown are the instances telemetry shows failed, reported
+	// once each until telemetry shows them well again.
+	telemetryDown map[string]bool
 	unacted  map[string]bool // actions asked for with no actuator, logged once
 }
 
@@ -133,6 +136,8 @@ func New(cfg Config) (*Loop, error) {
 		inFlight:  map[string]dr.Action{},
 		lastDeep:  map[string]time.Time{},
 		unacted:   map[string]bool{},
+
+		telemetryDown: map[string]bool{},
 	}
 	if cfg.IncidentLog != nil {
 		l.incidents = NewIncidentLog(cfg.IncidentLog)
@@ -204,10 +209,10 @@ func (l *Loop) Run(ctx context.Context) error {
 			return nil
 		case <-fleetChanged:
 			l.readFleet()
-			l.plan(ctx, nil, nil)
+			l.plan(ctx, l.newTelemetryFailures(), nil)
 		case <-telemetryChanged:
 			l.readFleet()
-			l.plan(ctx, nil, nil)
+			l.plan(ctx, l.newTelemetryFailures(), nil)
 		case <-policyChanged:
 			l.policy, _ = l.cfg.Hub.Policy.Get()
 			if l.cfg.ProbeInterval == 0 && !probing {
@@ -255,6 +260,27 @@ func (l *Loop) readFleet() {
 		return
 	}
 	l.fleet, _ = l.cfg.Hub.Fleet.Get()
+}
+
+// newTelemetryFailures are the failures the telemetry fleet shows that
+// were not reported yet.
+func (l *Loop) newTelemetryFailures() []dr.Failure {
+	f, version := l.cfg.Hub.Telemetry.Get()
+	if version == 0 {
+		return nil
+	}
+	found := telemetryFailures(f, l.cfg.Now())
+	var out []dr.Failure
+	for _, name := range slices.Sorted(maps.Keys(found)) {
+		if !l.telemetryDown[name] {
+			out = append(out, found[name])
+		}
+	}
+	maps.DeleteFunc(l.telemetryDown, func(name string, _ bool) bool { return found[name].Instance == "" })
+	for name := range found {
+		l.telemetryDown[name] = true
+	}
+	return out
 }
 
 // readState takes the DR state on the hub (the leader's, or this loop's

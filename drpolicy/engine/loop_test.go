@@ -433,3 +433,36 @@ func TestLoopReportedFailureIsDrained(t *testing.T) {
 		t.Errorf("incident %+v: want the GPU failure with its fault time", inc)
 	}
 }
+
+func TestLoopReportsTelemetryFailures(t *testing.T) {
+	a, b, c := newModelServer(t), newModelServer(t), newModelServer(t)
+	f := fleetOf(instance(t, "m1-a", a, topology.TierHot, topology.RolePrimary, 0),
+		instance(t, "m1-b", b, topology.TierHot, topology.RoleStandby, 1),
+		instance(t, "m1-c", c, topology.TierHot, topology.RoleStandby, 2))
+	f.Nodes = append(f.Nodes, topology.Node{Name: "n2", Zone: "az-1"})
+	f.Instances[2].Node = "n2"
+	h := startLoop(t, f, testPolicy(1, 0, 0), Config{ProbeInterval: time.Hour})
+
+	xid := fleetOf(f.Instances...)
+	xid.Nodes = f.Nodes
+	xid.Nodes[0].GPUs = append([]topology.GPU(nil), f.Nodes[0].GPUs...)
+	xid.Nodes[0].GPUs[0].Health, xid.Nodes[0].GPUs[0].LastXID = topology.HealthUnhealthy, 79
+	xid.Instances = append([]topology.Instance(nil), f.Instances...)
+	xid.Instances[0].Health = topology.HealthUnhealthy
+	h.hub.Telemetry.Publish(xid)
+	s := h.waitState(t, "m1-a's GPU failure recorded", func(s *dr.State) bool { return len(s.Incidents) == 1 })
+	if inc := s.Incidents[0]; inc.Instance != "m1-a" || inc.Failure != dr.FailureGPU || inc.Replacement != "m1-b" {
+		t.Errorf("incident %+v: want m1-a's GPU failure, m1-b promoted", inc)
+	}
+
+	down := fleetOf(xid.Instances...)
+	down.Nodes = append([]topology.Node(nil), xid.Nodes...)
+	down.Nodes[1].Health = topology.HealthUnhealthy
+	h.hub.Telemetry.Publish(down)
+	s = h.waitState(t, "n2 down recorded", func(s *dr.State) bool { return len(s.Incidents) == 2 })
+	for _, inc := range s.Incidents {
+		if inc.Instance == "m1-a" && inc.Failure != dr.FailureGPU || inc.Instance == "m1-c" && inc.Failure != dr.FailureNodeDown {
+			t.Errorf("incident %+v: want m1-a's GPU failure once and m1-c's node down", inc)
+		}
+	}
+}
