@@ -91,7 +91,7 @@ type Loop struct {
 	// telemetryDown are the instances telemetry shows failed, reported
 	// once each until telemetry shows them well again.
 	telemetryDown map[string]bool
-	unacted  map[string]bool // actions asked for with no actuator, logged once
+	unacted       map[string]bool // actions asked for with no actuator, logged once
 }
 
 type failbackRequest struct {
