@@ -466,3 +466,38 @@ func TestLoopReportsTelemetryFailures(t *testing.T) {
 		}
 	}
 }
+
+func TestLoopFailsAZoneOverAndBackOnlyOnCommand(t *testing.T) {
+	primary, remote := newModelServer(t), newModelServer(t)
+	f := fleetOf(instance(t, "m1-a", primary, topology.TierHot, topology.RolePrimary, 0),
+		instance(t, "m1-z", remote, topology.TierHot, topology.RolePrimary, 0))
+	f.Zones = append(f.Zones, topology.Zone{Name: "az-2", Role: topology.ZoneStandby})
+	f.Nodes = append(f.Nodes, topology.Node{Name: "n2", Zone: "az-2", GPUs: []topology.GPU{{Index: 0, MemoryTotalMiB: 1000}}})
+	f.Instances[1].Node, f.Instances[1].Zone = "n2", "az-2"
+	p := testPolicy(0, 0, 0)
+	p.AZFailover.StandbyZone = "az-2"
+	h := startLoop(t, f, p, Config{})
+	if err := h.loop.FailBack("az-1"); err == nil {
+		t.Error("fail-back of a zone that never failed over succeeded")
+	}
+
+	primary.set("failing")
+	h.waitState(t, "az-1 failed over to az-2", func(s *dr.State) bool { return len(s.Zones) == 2 })
+	primary.set("serving")
+	probes, _ := primary.counts()
+	waitFor(t, "probes of the recovered primary", func() bool {
+		n, _ := primary.counts()
+		return n >= probes+2
+	})
+	if s, _ := h.hub.DR.Get(); len(s.Zones) != 2 {
+		t.Fatalf("zones %v: the loop failed back by itself", s.Zones)
+	}
+
+	if err := h.loop.FailBack("az-1"); err != nil {
+		t.Fatal(err)
+	}
+	s := h.waitState(t, "zones back to their roles", func(s *dr.State) bool { return len(s.Zones) == 0 })
+	if got := h.effective(s, "m1-a"); got != "hot primary serving" {
+		t.Errorf("m1-a after fail-back is %q, want serving as a primary again", got)
+	}
+}
