@@ -41,6 +41,7 @@ type config struct {
 	Pprof            bool    `mapstructure:"pprof"`
 
 	securityConfig `mapstructure:",squash"`
+	drConfig       `mapstructure:",squash"`
 	kubeConfig     `mapstructure:",squash"`
 }
 
@@ -66,7 +67,7 @@ var settings = append([]setting{
 	{"log-level", "logLevel"},
 	{"log-format", "logFormat"},
 	{"pprof", "pprof"},
-}, append(securitySettings, kubeSettings...)...)
+}, append(append(securitySettings, drSettings...), kubeSettings...)...)
 
 const (
 	envPrefix  = "INFERXDS_"
