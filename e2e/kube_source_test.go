@@ -36,8 +36,8 @@ var kubePolicy = twoModelPolicy + `az_failover:
 // kube-apiserver serves the Pods of the policy's models as endpoints, those
 // on the policy's standby zone's Nodes behind the active zones'; a new
 // ready Pod reaches a Delta ADS client as a pushed endpoint set, and so
-// does relabelling it warm (out of EDS). Pod change → push times are
-// printed.
+// does relabelling it warm (out of EDS); a mislabelled Pod is reported and
+// served once fixed. Pod change → push times are printed.
 func TestKubeSourceServesTheCluster(t *testing.T) {
 	env := kubeenv.Start(t)
 	client := kubernetes.NewForConfigOrDie(env.Config)
@@ -69,6 +69,17 @@ func TestKubeSourceServesTheCluster(t *testing.T) {
 	}
 	d.waitEndpoints(t, "llama-2-7b", 2)
 	report(t, "kube pod-relabelled-to-push=%v", time.Since(changed).Round(time.Millisecond))
+
+	// A Pod with a tier that means nothing is named in the log and /status
+	// and left out; relabelled, it is served.
+	kubetest.Create(ctx, t, client, modelPod("llama-d", "gpu-1", "llama-2-7b", 18005,
+		kubetest.WithLabels(map[string]string{kube.DefaultTierLabel: "lukewarm"})))
+	waitErrorReported(t, cp, "pod inference/llama-d", "label inferxds.io/tier: must be hot, warm or cold")
+	hot := []byte(`{"metadata":{"labels":{"` + kube.DefaultTierLabel + `":"hot"}}}`)
+	if _, err := client.CoreV1().Pods(kubetest.Namespace).Patch(ctx, "llama-d", types.MergePatchType, hot, metav1.PatchOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	d.waitEndpoints(t, "llama-2-7b", 3)
 }
 
 // TestKubeWatchFollowsTheAPIServer: Pods, Nodes and EndpointSlices created
@@ -177,9 +188,9 @@ func nextFleet(t *testing.T, fleets <-chan *topology.Fleet) *topology.Fleet {
 
 // modelPod is a ready, hot, primary Pod of model whose server listens on
 // 127.0.0.1:port (no traffic is sent to it).
-func modelPod(name, node, model string, port int) *corev1.Pod {
-	return kubetest.Pod(name, node, "127.0.0.1", map[string]string{kube.DefaultModelLabel: model},
-		kubetest.Annotated(kube.PortAnnotation, strconv.Itoa(port)), kubetest.Ready(corev1.ConditionTrue))
+func modelPod(name, node, model string, port int, opts ...kubetest.PodOption) *corev1.Pod {
+	opts = append([]kubetest.PodOption{kubetest.Annotated(kube.PortAnnotation, strconv.Itoa(port)), kubetest.Ready(corev1.ConditionTrue)}, opts...)
+	return kubetest.Pod(name, node, "127.0.0.1", map[string]string{kube.DefaultModelLabel: model}, opts...)
 }
 
 // startKubeControlPlane starts `serve --source kube` with policy, watching
