@@ -4,7 +4,9 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"net"
 	"slices"
+	"strconv"
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -50,7 +52,10 @@ func (o Options) withDefaults() Options {
 // mapped does not validate.
 func FleetFrom(pods []*corev1.Pod, endpointSlices []*discoveryv1.EndpointSlice, nodes []*corev1.Node, opts Options) (*topology.Fleet, error) {
 	opts = opts.withDefaults()
-	m := mapping{opts: opts, endpoints: indexEndpoints(endpointSlices, opts.PortName), nodes: indexNodes(nodes), used: map[string]bool{}}
+	m := mapping{
+		opts: opts, endpoints: indexEndpoints(endpointSlices, opts.PortName), nodes: indexNodes(nodes),
+		used: map[string]bool{}, addresses: map[string]string{},
+	}
 	for _, pod := range sortedByKey(pods) {
 		m.addPod(pod)
 	}
@@ -69,7 +74,9 @@ type mapping struct {
 	endpoints map[string]endpoint
 	nodes     map[string]*corev1.Node
 	// used are the nodes instances run on, by name.
-	used       map[string]bool
+	used map[string]bool
+	// addresses holds each instance address:port taken, with its holder.
+	addresses  map[string]string
 	pods       []podGPUs
 	instances  []topology.Instance
 	fleetNodes []topology.Node
@@ -87,8 +94,8 @@ func (m *mapping) problem(kind, namespace, name string, err error) {
 // addPod adds the instance a Pod runs, if any.
 func (m *mapping) addPod(pod *corev1.Pod) {
 	id, ok, err := m.opts.Labels.Read(pod.Labels)
-	if !ok || pod.Status.PodIP == "" || pod.Spec.NodeName == "" {
-		return // no model, or not placed and running yet
+	if !ok || !running(pod) {
+		return
 	}
 	ep, listed := m.endpoints[objectKey(pod.Namespace, pod.Name)]
 	in := topology.Instance{
@@ -104,6 +111,9 @@ func (m *mapping) addPod(pod *corev1.Pod) {
 	if err == nil {
 		in.MetricsURL, err = metricsURL(pod)
 	}
+	if err == nil {
+		err = m.claimAddress(in, objectKey(pod.Namespace, pod.Name))
+	}
 	if err != nil {
 		m.problem("pod", pod.Namespace, pod.Name, err)
 		return
@@ -111,6 +121,25 @@ func (m *mapping) addPod(pod *corev1.Pod) {
 	m.instances = append(m.instances, in)
 	m.pods = append(m.pods, podGPUs{instance: len(m.instances) - 1, pod: pod})
 	m.used[in.Node] = true
+}
+
+// running reports whether a Pod is placed, has an IP, and has not ended:
+// a Pod that Failed or Succeeded keeps its IP in its status after another
+// Pod may have been given it.
+func running(pod *corev1.Pod) bool {
+	return pod.Status.PodIP != "" && pod.Spec.NodeName != "" &&
+		pod.Status.Phase != corev1.PodFailed && pod.Status.Phase != corev1.PodSucceeded
+}
+
+// claimAddress refuses an instance whose address and port an earlier Pod
+// (by namespace/name) holds, as two host-network Pods can both claim.
+func (m *mapping) claimAddress(in topology.Instance, podKey string) error {
+	addr := net.JoinHostPort(in.Address, strconv.Itoa(int(in.Port)))
+	if holder, taken := m.addresses[addr]; taken {
+		return fmt.Errorf("address %s is also Pod %s's", addr, holder)
+	}
+	m.addresses[addr] = podKey
+	return nil
 }
 
 // checkPlacement refuses an instance whose name or node cannot be used.

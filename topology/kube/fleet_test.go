@@ -61,7 +61,7 @@ func TestFleetFrom(t *testing.T) {
 			},
 		},
 	}, {
-		name: "health from endpoint conditions, deletion and the Pod's Ready condition",
+		name: "health from endpoint conditions, deletion and the Pod's Ready condition; ended Pods are gone",
 		pods: []*corev1.Pod{
 			kubetest.Pod("ready", "n1", "10.0.0.1", model("m")),
 			kubetest.Pod("not-ready", "n1", "10.0.0.2", model("m")),
@@ -72,6 +72,8 @@ func TestFleetFrom(t *testing.T) {
 			kubetest.Pod("unlisted-starting", "n1", "10.0.0.7", model("m"), kubetest.Ready(corev1.ConditionFalse)),
 			kubetest.Pod("seed-failed", "n1", "10.0.0.8", model("m"), kubetest.WithLabels(map[string]string{"status": "failed"})),
 			kubetest.Pod("not-yet-running", "n1", "", model("m")),
+			kubetest.Pod("evicted", "n1", "10.0.0.1", model("m"), func(p *corev1.Pod) { p.Status.Phase = corev1.PodFailed }),
+			kubetest.Pod("completed", "n1", "10.0.0.9", model("m"), func(p *corev1.Pod) { p.Status.Phase = corev1.PodSucceeded }),
 		},
 		slices: []*discoveryv1.EndpointSlice{kubetest.Slice("m", nil,
 			kubetest.ReadyEndpoint("ready", true), kubetest.ReadyEndpoint("not-ready", false), kubetest.ReadyEndpoint("deleting", true), kubetest.ReadyEndpoint("seed-failed", true),
@@ -194,6 +196,7 @@ func TestFleetFrom(t *testing.T) {
 			kubetest.Pod("too-many-gpus", "n1", "10.0.0.7", model("m"), kubetest.RequestingGPUs(3)),
 			kubetest.Pod("bad-gpus", "n1", "10.0.0.8", model("m"), kubetest.RequestingGPUs(1), kubetest.Annotated(GPUsAnnotation, "7")),
 			kubetest.Pod("bad-metrics", "n1", "10.0.0.9", model("m"), kubetest.Annotated(MetricsPortAnnotation, "prom")),
+			kubetest.Pod("same-address", "n1", "10.0.0.1", model("m"), kubetest.Ready(corev1.ConditionTrue)),
 		},
 		nodes: []*corev1.Node{kubetest.Node("n1", "az-1", 2, ZoneRoleLabel, "sideways"), kubetest.Node("n9", "", 0)},
 		want: &topology.Fleet{
@@ -215,6 +218,7 @@ func TestFleetFrom(t *testing.T) {
 			`pod inference/bad-gpus: annotation inferxds.io/gpus: "7" is not a list of distinct GPU indexes below the node's 2`,
 			`node n1: label inferxds.io/zone-role: must be active or standby (got "sideways")`,
 			`pod inference/bad-metrics: annotation inferxds.io/metrics-port: "prom" is neither`,
+			`pod inference/same-address: address 10.0.0.1:8000 is also Pod inference/good's`,
 		},
 	}} {
 		t.Run(tc.name, func(t *testing.T) {
