@@ -289,3 +289,31 @@ func TestFleetFromCustomLabelsAndPortName(t *testing.T) {
 		t.Fatalf("instance = %+v; want model m, tier warm, port 8000", in)
 	}
 }
+
+func TestFleetFromNamesInstancesByTheInstanceLabel(t *testing.T) {
+	instance := func(name string) kubetest.PodOption {
+		return kubetest.WithLabels(map[string]string{DefaultInstanceLabel: name})
+	}
+	pods := []*corev1.Pod{
+		// A Deployment rolling: the old Pod is going, the new one serves.
+		kubetest.Pod("llama-cold-0-5d8f-a", "n1", "10.0.0.1", model("m"), instance("llama-cold-0"), kubetest.Deleting),
+		kubetest.Pod("llama-cold-0-5d8f-b", "n1", "10.0.0.2", model("m"), instance("llama-cold-0"), kubetest.Ready(corev1.ConditionTrue)),
+		kubetest.Pod("plain", "n1", "10.0.0.3", model("m"), kubetest.Ready(corev1.ConditionTrue)),
+		kubetest.Pod("bad", "n1", "10.0.0.4", model("m"), instance("Not_A_Name")),
+	}
+	f, err := FleetFrom(pods, nil, []*corev1.Node{kubetest.Node("n1", "az-1", 0)}, Options{Labels: Labels{Model: DefaultModelLabel}})
+	checkProblems(t, err, []string{`pod inference/bad: instance name "Not_A_Name" is not a valid name`})
+	want := []topology.Instance{
+		servingInstance("llama-cold-0", "10.0.0.2"),
+		servingInstance(InstanceName(ns, "plain"), "10.0.0.3"),
+	}
+	if diff := cmp.Diff(want, f.Instances); diff != "" {
+		t.Fatalf("instances (-want +got):\n%s", diff)
+	}
+}
+
+// instance0 is a serving hot primary of model m on n1 in az-1, port 8000.
+func servingInstance(name, ip string) topology.Instance {
+	return topology.Instance{Name: name, Model: "m", Node: "n1", Zone: "az-1", Address: ip, Port: 8000,
+		Tier: topology.TierHot, Role: topology.RolePrimary, Health: topology.HealthServing}
+}
