@@ -138,6 +138,12 @@ func TestServeDRDrainsAFailedPrimary(t *testing.T) {
 		return nil
 	})
 
+	metrics := s.scrape(t)
+	if n, ok := sample(metrics, "inferxds_dr_recovery_seconds", "model=m1", "failure=probe-failure", "stage=switch"); !ok || n != 1 {
+		t.Errorf("inferxds_dr_recovery_seconds{stage=switch} has %v observations (present %v), want 1", n, ok)
+	}
+	wantSample(t, metrics, 0, "inferxds_dr_guard_held")
+
 	var table bytes.Buffer
 	o := statusOptions{metricsAddress: s.MetricsAddress, output: outputTable}
 	if err := runModelStatus(context.Background(), &table, o, "m1"); err != nil {
