@@ -599,7 +599,9 @@ func (l *Loop) targets() []probeTarget {
 	f, _ := dr.Effective(l.fleet, l.policy, l.state)
 	now := l.cfg.Now()
 	var out []probeTarget
+	listed := make(map[string]bool, len(f.Instances))
 	for _, in := range f.Instances {
+		listed[in.Name] = true
 		t := probeTarget{name: in.Name, model: in.Model, node: in.Node, addr: net.JoinHostPort(in.Address, strconv.Itoa(int(in.Port)))}
 		switch {
 		case in.Tier == topology.TierWarm:
@@ -614,6 +616,7 @@ func (l *Loop) targets() []probeTarget {
 		}
 		out = append(out, t)
 	}
+	maps.DeleteFunc(l.lastDeep, func(name string, _ time.Time) bool { return !listed[name] })
 	return out
 }
 
