@@ -194,13 +194,14 @@ func TestDRSettingsThatCannotWorkAreErrors(t *testing.T) {
 		"local actuator, no --dr": {[]string{"--actuator", "local"}, "--actuator local needs --dr"},
 		"guard share above 1":     {[]string{"--dr", "--dr-guard-share", "1.5"}, "--dr-guard-share 1.5: must be between 0 and 1"},
 		"negative probe interval": {[]string{"--dr", "--probe-interval", "-1s"}, "--probe-interval -1s: must not be negative"},
+		"local actuator, kube":    {[]string{"--dr", "--actuator", "local", "--source", "kube"}, "with --source kube the cluster runs them"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			cfg, err := serveConfig(t, "", tc.args...)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := cfg.drConfig.check(); err == nil || !strings.Contains(err.Error(), tc.want) {
+			if err := cfg.checkDR(); err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("error %v, want one containing %q", err, tc.want)
 			}
 		})

@@ -133,7 +133,7 @@ func listen(cfg config, logger *slog.Logger, fleet *topology.Fleet, pol *drpolic
 	if err != nil {
 		return nil, err
 	}
-	if err := cfg.drConfig.check(); err != nil {
+	if err := cfg.checkDR(); err != nil {
 		return nil, err
 	}
 	registry := prometheus.NewRegistry()
