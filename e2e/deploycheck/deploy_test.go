@@ -14,6 +14,7 @@ import (
 	"testing/fstest"
 
 	appsv1 "k8s.io/api/apps/v1"
+	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -24,6 +25,7 @@ import (
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/discovery/cached/memory"
 	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/restmapper"
 	"k8s.io/utils/ptr"
@@ -251,7 +253,7 @@ func standbys(t *testing.T, objects []*unstructured.Unstructured, model string) 
 
 func TestDeployDryRunsOnTheAPIServer(t *testing.T) {
 	env := kubeenv.Start(t)
-	server := newDryRunServer(t, env.Config)
+	server := newServer(t, env.Config, true)
 	for _, k := range kustomizations {
 		t.Run(k.dir, func(t *testing.T) {
 			objects := render(t, k.dir)
@@ -273,15 +275,17 @@ func TestDeployDryRunsOnTheAPIServer(t *testing.T) {
 	}
 }
 
-// dryRunServer applies objects with server-side dry-run and reports the
-// API server's warnings (PodSecurity, deprecations) as failures.
-type dryRunServer struct {
+// server applies objects with server-side apply, with dry-run or for real,
+// and reports the API server's warnings (PodSecurity, deprecations) as
+// failures.
+type server struct {
 	client   *dynamic.DynamicClient
 	mapper   meta.RESTMapper
 	warnings *warningRecorder
+	dryRun   []string
 }
 
-func newDryRunServer(t *testing.T, cfg *rest.Config) *dryRunServer {
+func newServer(t *testing.T, cfg *rest.Config, dryRun bool) *server {
 	cfg = rest.CopyConfig(cfg)
 	warnings := &warningRecorder{}
 	cfg.WarningHandler = warnings
@@ -294,12 +298,16 @@ func newDryRunServer(t *testing.T, cfg *rest.Config) *dryRunServer {
 		t.Fatal(err)
 	}
 	mapper := restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(disco))
-	return &dryRunServer{client: client, mapper: mapper, warnings: warnings}
+	s := &server{client: client, mapper: mapper, warnings: warnings}
+	if dryRun {
+		s.dryRun = []string{metav1.DryRunAll}
+	}
+	return s
 }
 
 // createNamespaces creates, for real, every namespace the objects are in or
 // define, with the labels they define (Pod Security levels).
-func (s *dryRunServer) createNamespaces(t *testing.T, objects []*unstructured.Unstructured) {
+func (s *server) createNamespaces(t *testing.T, objects []*unstructured.Unstructured) {
 	t.Helper()
 	labels := map[string]map[string]string{}
 	for _, o := range objects {
@@ -324,11 +332,11 @@ func (s *dryRunServer) createNamespaces(t *testing.T, objects []*unstructured.Un
 	}
 }
 
-// apply applies o with server-side dry-run and strict field validation,
-// as `kubectl apply --server-side --dry-run=server` does, and fails the
-// test on an error or a warning. It returns false, without applying, for a
+// apply applies o with strict field validation, as `kubectl apply
+// --server-side [--dry-run=server]` does, and fails the test on an error or
+// a warning. It returns false, without applying, for a
 // kind the server does not serve.
-func (s *dryRunServer) apply(t *testing.T, o *unstructured.Unstructured) bool {
+func (s *server) apply(t *testing.T, o *unstructured.Unstructured) bool {
 	t.Helper()
 	gvk := o.GroupVersionKind()
 	mapping, err := s.mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
@@ -350,10 +358,10 @@ func (s *dryRunServer) apply(t *testing.T, o *unstructured.Unstructured) bool {
 	force := true
 	s.warnings.reset()
 	_, err = target.Patch(t.Context(), o.GetName(), types.ApplyPatchType, data, metav1.PatchOptions{
-		DryRun: []string{metav1.DryRunAll}, FieldManager: "inferxds-deploy-test", Force: &force, FieldValidation: "Strict",
+		DryRun: s.dryRun, FieldManager: "inferxds-deploy-test", Force: &force, FieldValidation: "Strict",
 	})
 	if err != nil {
-		t.Errorf("%s: server-side dry-run: %v", objectName(o), err)
+		t.Errorf("%s: server-side apply (dry-run %v): %v", objectName(o), s.dryRun != nil, err)
 	}
 	for _, w := range s.warnings.reset() {
 		t.Errorf("%s: API server warning: %s", objectName(o), w)
@@ -388,4 +396,75 @@ func (r *warningRecorder) reset() []string {
 	w := r.warnings
 	r.warnings = nil
 	return w
+}
+
+func TestDeployServiceAccountMayDoItsJobAndNoMore(t *testing.T) {
+	env := kubeenv.Start(t)
+	objects := render(t, "base")
+	s := newServer(t, env.Config, false)
+	s.createNamespaces(t, objects)
+	for _, o := range objects {
+		switch o.GetKind() {
+		case "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding":
+			s.apply(t, o)
+		}
+	}
+	type request struct {
+		verb, group, resource, namespace, name string
+	}
+	allowed := []request{
+		{"watch", "", "nodes", "", ""},
+		{"list", "", "pods", "inference", ""},
+		{"watch", "", "pods", "inference", ""},
+		{"patch", "", "pods", "inference", "llama-2-7b-hot-x"},
+		{"create", "", "pods", "inference", ""},
+		{"delete", "", "pods", "inference", "llama-2-7b-hot-x"},
+		{"watch", "discovery.k8s.io", "endpointslices", "inference", ""},
+		{"get", "apps", "deployments", "inference", "llama-2-7b-cold"},
+		{"patch", "apps", "deployments", "inference", "llama-2-7b-cold"},
+		{"create", "apps", "deployments", "inference", ""},
+		{"create", "coordination.k8s.io", "leases", "inferxds-system", ""},
+		{"update", "coordination.k8s.io", "leases", "inferxds-system", "inferxds-leader"},
+		{"create", "", "configmaps", "inferxds-system", ""},
+		{"update", "", "configmaps", "inferxds-system", "inferxds-dr-state"},
+		{"watch", "", "configmaps", "inferxds-system", "inferxds-dr-state"},
+	}
+	refused := []request{
+		{"get", "", "secrets", "inferxds-system", "inferxds-xds-tls"},
+		{"list", "", "secrets", "inference", ""},
+		{"patch", "", "nodes", "", "gpu-node-1"},
+		{"list", "", "pods", "", ""},
+		{"list", "", "pods", "default", ""},
+		{"patch", "", "pods", "inferxds-system", "inferxds-x"},
+		{"delete", "apps", "deployments", "inference", "llama-2-7b-primary"},
+		{"patch", "discovery.k8s.io", "endpointslices", "inference", "llama-2-7b-x"},
+		{"update", "coordination.k8s.io", "leases", "inferxds-system", "another-lease"},
+		{"delete", "coordination.k8s.io", "leases", "inferxds-system", "inferxds-leader"},
+		{"update", "", "configmaps", "inferxds-system", "inferxds-policy"},
+		{"create", "rbac.authorization.k8s.io", "rolebindings", "inference", ""},
+	}
+	client := kubernetes.NewForConfigOrDie(env.Config)
+	for _, c := range []struct {
+		want     bool
+		requests []request
+	}{{true, allowed}, {false, refused}} {
+		for _, r := range c.requests {
+			review, err := client.AuthorizationV1().SubjectAccessReviews().Create(t.Context(), &authorizationv1.SubjectAccessReview{
+				Spec: authorizationv1.SubjectAccessReviewSpec{
+					User:   "system:serviceaccount:inferxds-system:inferxds",
+					Groups: []string{"system:serviceaccounts", "system:serviceaccounts:inferxds-system", "system:authenticated"},
+					ResourceAttributes: &authorizationv1.ResourceAttributes{
+						Verb: r.verb, Group: r.group, Resource: r.resource, Namespace: r.namespace, Name: r.name,
+					},
+				},
+			}, metav1.CreateOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if review.Status.Allowed != c.want {
+				t.Errorf("serve's ServiceAccount %s %s (group %q) in namespace %q named %q: allowed %v, want %v",
+					r.verb, r.resource, r.group, r.namespace, r.name, review.Status.Allowed, c.want)
+			}
+		}
+	}
 }

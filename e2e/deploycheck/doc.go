@@ -2,7 +2,8 @@
 // kustomization renders (kustomize's krusty, as `kubectl kustomize`), the
 // files generated from other sources are current, and every rendered object
 // of a built-in kind passes server-side dry-run on a real API server
-// (e2e/kubeenv), without warnings.
+// (e2e/kubeenv), without warnings; and serve's ServiceAccount, with base's
+// RBAC applied, may do what the control plane needs and nothing more.
 //
 // It is apart from package e2e because kustomize links Go's plugin
 // package, which makes the test binary bind its C symbols at start, and
