@@ -12,6 +12,7 @@ import (
 	"sync"
 	"testing"
 	"testing/fstest"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	authorizationv1 "k8s.io/api/authorization/v1"
@@ -35,6 +36,7 @@ import (
 
 	"github.com/inferxds/inferxds/drpolicy"
 	"github.com/inferxds/inferxds/e2e/kubeenv"
+	"github.com/inferxds/inferxds/internal/testpki"
 )
 
 var update = flag.Bool("update", false, "rewrite the generated files under deploy/ instead of comparing them")
@@ -464,6 +466,82 @@ func TestDeployServiceAccountMayDoItsJobAndNoMore(t *testing.T) {
 			if review.Status.Allowed != c.want {
 				t.Errorf("serve's ServiceAccount %s %s (group %q) in namespace %q named %q: allowed %v, want %v",
 					r.verb, r.resource, r.group, r.namespace, r.name, review.Status.Allowed, c.want)
+			}
+		}
+	}
+}
+
+func TestDeploySettingsStartServe(t *testing.T) {
+	for _, k := range kustomizations {
+		t.Run(k.dir, func(t *testing.T) {
+			settings := configMapFile(t, render(t, k.dir), "inferxds-settings", "settings.yaml")
+			dir := t.TempDir()
+			file := filepath.Join(dir, "settings.yaml")
+			if err := os.WriteFile(file, []byte(settings), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			// The settings' paths are the Pod's; these flags point them at
+			// the test's files and ports, and keep the keys to be checked.
+			args := []string{"serve", "--config", file,
+				"--policy-dir", filepath.Join(deployDir, "base/policy"), "--fleet", filepath.Join(deployDir, "examples/fleet.yaml"),
+				"--xds-address", "127.0.0.1:0", "--metrics-address", "127.0.0.1:0", "--ready-file", filepath.Join(dir, "ready.json")}
+			if strings.Contains(settings, "tlsCert:") {
+				ca := testpki.NewCA(t, "deploycheck")
+				cert := ca.Server("inferxds")
+				args = append(args, "--tls-cert", cert.CertFile, "--tls-key", cert.KeyFile, "--client-ca", ca.CertFile)
+			}
+			startServe(t, args, filepath.Join(dir, "ready.json"))
+		})
+	}
+}
+
+// configMapFile is one file of a rendered ConfigMap.
+func configMapFile(t *testing.T, objects []*unstructured.Unstructured, configMap, file string) string {
+	t.Helper()
+	for _, o := range objects {
+		if o.GetKind() == "ConfigMap" && strings.HasPrefix(o.GetName(), configMap) {
+			data, ok, err := unstructured.NestedString(o.Object, "data", file)
+			if err != nil || !ok {
+				t.Fatalf("ConfigMap %s has no %s (%v)", o.GetName(), file, err)
+			}
+			return data
+		}
+	}
+	t.Fatalf("no ConfigMap %s", configMap)
+	return ""
+}
+
+// startServe runs inferxds with args until it writes readyFile, failing the
+// test with its output if it exits first. It is stopped when the test ends.
+func startServe(t *testing.T, args []string, readyFile string) {
+	t.Helper()
+	var out bytes.Buffer
+	cmd := exec.Command(inferxds, args...)
+	cmd.Env = slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, "INFERXDS_") })
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-exited
+	})
+	const hangGuard = time.Minute
+	deadline := time.After(hangGuard)
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case err := <-exited:
+			exited <- err
+			t.Fatalf("inferxds %s exited before it was ready: %v\n%s", strings.Join(args, " "), err, out.String())
+		case <-deadline:
+			t.Fatalf("inferxds %s not ready after %v", strings.Join(args, " "), hangGuard)
+		case <-tick.C:
+			if _, err := os.Stat(readyFile); err == nil {
+				return
 			}
 		}
 	}

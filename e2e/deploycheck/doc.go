@@ -3,7 +3,9 @@
 // files generated from other sources are current, and every rendered object
 // of a built-in kind passes server-side dry-run on a real API server
 // (e2e/kubeenv), without warnings; and serve's ServiceAccount, with base's
-// RBAC applied, may do what the control plane needs and nothing more.
+// RBAC applied, may do what the control plane needs and nothing more; and
+// each settings ConfigMap starts a real `inferxds serve` (its Pod paths
+// pointed at test files).
 //
 // It is apart from package e2e because kustomize links Go's plugin
 // package, which makes the test binary bind its C symbols at start, and
