@@ -41,6 +41,8 @@ type config struct {
 	Pprof            bool    `mapstructure:"pprof"`
 
 	securityConfig `mapstructure:",squash"`
+	drConfig       `mapstructure:",squash"`
+	kubeConfig     `mapstructure:",squash"`
 }
 
 // setting ties a flag to its key in the config file.
@@ -65,7 +67,7 @@ var settings = append([]setting{
 	{"log-level", "logLevel"},
 	{"log-format", "logFormat"},
 	{"pprof", "pprof"},
-}, securitySettings...)
+}, append(append(securitySettings, drSettings...), kubeSettings...)...)
 
 const (
 	envPrefix  = "INFERXDS_"

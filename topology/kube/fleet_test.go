@@ -1,0 +1,287 @@
+package kube
+
+import (
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+
+	"github.com/inferxds/inferxds/topology"
+	"github.com/inferxds/inferxds/topology/kube/kubetest"
+)
+
+const ns = kubetest.Namespace
+
+func model(name string) map[string]string { return map[string]string{DefaultModelLabel: name} }
+
+func boolp(b bool) *bool { return &b }
+
+func instance(pod, model, node, zone, ip string, port uint32, health topology.Health) topology.Instance {
+	return topology.Instance{
+		Name: InstanceName(ns, pod), Model: model, Node: node, Zone: zone, Address: ip, Port: port,
+		Tier: topology.TierHot, Role: topology.RolePrimary, Health: health,
+	}
+}
+
+func readyNode(name, zone string, gpus ...topology.GPU) topology.Node {
+	return topology.Node{Name: name, Zone: zone, Health: topology.HealthServing, GPUs: gpus}
+}
+
+func TestFleetFrom(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		pods    []*corev1.Pod
+		slices  []*discoveryv1.EndpointSlice
+		nodes   []*corev1.Node
+		opts    Options
+		want    *topology.Fleet
+		wantErr []string
+	}{{
+		name: "primary and standby in an active and a standby zone",
+		pods: []*corev1.Pod{
+			kubetest.Pod("llama-0", "n1", "10.0.0.1", model("llama")),
+			kubetest.Pod("llama-1", "n3", "10.0.0.3", model("llama"), kubetest.WithLabels(map[string]string{DefaultRoleLabel: "standby"})),
+			kubetest.Pod("router", "n1", "10.0.0.9", map[string]string{"app": "model-router"}),
+		},
+		slices: []*discoveryv1.EndpointSlice{kubetest.Slice("llama-x", []discoveryv1.EndpointPort{kubetest.Port("http", 8000)}, kubetest.ReadyEndpoint("llama-0", true), kubetest.ReadyEndpoint("llama-1", true))},
+		nodes:  []*corev1.Node{kubetest.Node("n1", "az-1", 0), kubetest.Node("n3", "az-3", 0, ZoneRoleLabel, "standby"), kubetest.Node("cpu-only", "az-2", 0)},
+		want: &topology.Fleet{
+			Zones: []topology.Zone{{Name: "az-1", Role: topology.ZoneActive}, {Name: "az-3", Role: topology.ZoneStandby}},
+			Nodes: []topology.Node{readyNode("n1", "az-1"), readyNode("n3", "az-3")},
+			Instances: []topology.Instance{
+				instance("llama-0", "llama", "n1", "az-1", "10.0.0.1", 8000, topology.HealthServing),
+				func() topology.Instance {
+					in := instance("llama-1", "llama", "n3", "az-3", "10.0.0.3", 8000, topology.HealthServing)
+					in.Role = topology.RoleStandby
+					return in
+				}(),
+			},
+		},
+	}, {
+		name: "health from endpoint conditions, deletion and the Pod's Ready condition",
+		pods: []*corev1.Pod{
+			kubetest.Pod("ready", "n1", "10.0.0.1", model("m")),
+			kubetest.Pod("not-ready", "n1", "10.0.0.2", model("m")),
+			kubetest.Pod("terminating", "n1", "10.0.0.3", model("m")),
+			kubetest.Pod("unsaid", "n1", "10.0.0.4", model("m")),
+			kubetest.Pod("deleting", "n1", "10.0.0.5", model("m"), kubetest.Deleting),
+			kubetest.Pod("unlisted-ready", "n1", "10.0.0.6", model("m"), kubetest.Ready(corev1.ConditionTrue)),
+			kubetest.Pod("unlisted-starting", "n1", "10.0.0.7", model("m"), kubetest.Ready(corev1.ConditionFalse)),
+			kubetest.Pod("seed-failed", "n1", "10.0.0.8", model("m"), kubetest.WithLabels(map[string]string{"status": "failed"})),
+			kubetest.Pod("not-yet-running", "n1", "", model("m")),
+		},
+		slices: []*discoveryv1.EndpointSlice{kubetest.Slice("m", nil,
+			kubetest.ReadyEndpoint("ready", true), kubetest.ReadyEndpoint("not-ready", false), kubetest.ReadyEndpoint("deleting", true), kubetest.ReadyEndpoint("seed-failed", true),
+			kubetest.Endpoint{Pod: "terminating", Ready: boolp(false), Serving: boolp(true), Terminating: boolp(true)},
+			kubetest.Endpoint{Pod: "unsaid"},
+		)},
+		nodes: []*corev1.Node{kubetest.Node("n1", "az-1", 0)},
+		want: &topology.Fleet{
+			Zones: []topology.Zone{{Name: "az-1", Role: topology.ZoneActive}},
+			Nodes: []topology.Node{readyNode("n1", "az-1")},
+			Instances: []topology.Instance{
+				instance("deleting", "m", "n1", "az-1", "10.0.0.5", 8000, topology.HealthDraining),
+				instance("not-ready", "m", "n1", "az-1", "10.0.0.2", 8000, topology.HealthUnhealthy),
+				instance("ready", "m", "n1", "az-1", "10.0.0.1", 8000, topology.HealthServing),
+				instance("seed-failed", "m", "n1", "az-1", "10.0.0.8", 8000, topology.HealthUnhealthy),
+				instance("terminating", "m", "n1", "az-1", "10.0.0.3", 8000, topology.HealthDraining),
+				instance("unlisted-ready", "m", "n1", "az-1", "10.0.0.6", 8000, topology.HealthServing),
+				instance("unlisted-starting", "m", "n1", "az-1", "10.0.0.7", 8000, topology.HealthLoading),
+				instance("unsaid", "m", "n1", "az-1", "10.0.0.4", 8000, topology.HealthServing),
+			},
+		},
+	}, {
+		name: "ports: annotation by number and by name, slice port by name, the only container port; metrics port",
+		pods: []*corev1.Pod{
+			kubetest.Pod("by-number", "n1", "10.0.0.1", model("m"), kubetest.Annotated(PortAnnotation, "9000")),
+			kubetest.Pod("by-name", "n1", "10.0.0.2", model("m"), kubetest.Annotated(PortAnnotation, "http")),
+			kubetest.Pod("from-slice", "n1", "10.0.0.3", model("m")),
+			kubetest.Pod("container", "n1", "10.0.0.4", model("m"), func(p *corev1.Pod) { p.Spec.Containers[0].Ports[0].Name = "api" }),
+			kubetest.Pod("metrics", "n1", "10.0.0.5", model("m"), kubetest.Annotated(MetricsPortAnnotation, "9100")),
+		},
+		slices: []*discoveryv1.EndpointSlice{kubetest.Slice("m", []discoveryv1.EndpointPort{kubetest.Port("metrics", 9100), kubetest.Port("http", 8080)}, kubetest.ReadyEndpoint("from-slice", true))},
+		nodes:  []*corev1.Node{kubetest.Node("n1", "az-1", 0)},
+		want: &topology.Fleet{
+			Zones: []topology.Zone{{Name: "az-1", Role: topology.ZoneActive}},
+			Nodes: []topology.Node{readyNode("n1", "az-1")},
+			Instances: []topology.Instance{
+				instance("by-name", "m", "n1", "az-1", "10.0.0.2", 8000, topology.HealthLoading),
+				instance("by-number", "m", "n1", "az-1", "10.0.0.1", 9000, topology.HealthLoading),
+				instance("container", "m", "n1", "az-1", "10.0.0.4", 8000, topology.HealthLoading),
+				instance("from-slice", "m", "n1", "az-1", "10.0.0.3", 8080, topology.HealthServing),
+				func() topology.Instance {
+					in := instance("metrics", "m", "n1", "az-1", "10.0.0.5", 8000, topology.HealthLoading)
+					in.MetricsURL = "http://10.0.0.5:9100/metrics"
+					return in
+				}(),
+			},
+		},
+	}, {
+		name: "GPUs from node capacity and Pod requests; annotated indexes first; GPU nodes without instances kept",
+		pods: []*corev1.Pod{
+			kubetest.Pod("a", "gpu-1", "10.0.0.1", model("m"), kubetest.RequestingGPUs(2), kubetest.Ready(corev1.ConditionTrue)),
+			kubetest.Pod("b", "gpu-1", "10.0.0.2", model("m"), kubetest.RequestingGPUs(1), kubetest.Ready(corev1.ConditionTrue), kubetest.Annotated(GPUsAnnotation, "0")),
+		},
+		nodes: []*corev1.Node{
+			kubetest.Node("gpu-1", "az-1", 4, GPUProductLabel, "NVIDIA-A100-SXM4-80GB", GPUMemoryLabel, "81920"),
+			kubetest.Node("gpu-2", "az-2", 1),
+		},
+		want: &topology.Fleet{
+			Zones: []topology.Zone{{Name: "az-1", Role: topology.ZoneActive}, {Name: "az-2", Role: topology.ZoneActive}},
+			Nodes: []topology.Node{
+				readyNode("gpu-1", "az-1", a100(0), a100(1), a100(2), a100(3)),
+				readyNode("gpu-2", "az-2", topology.GPU{Index: 0}),
+			},
+			Instances: []topology.Instance{
+				withGPUs(instance("a", "m", "gpu-1", "az-1", "10.0.0.1", 8000, topology.HealthServing), 1, 2),
+				withGPUs(instance("b", "m", "gpu-1", "az-1", "10.0.0.2", 8000, topology.HealthServing), 0),
+			},
+		},
+	}, {
+		name: "the seed's labels",
+		pods: []*corev1.Pod{
+			kubetest.Pod("engine", "n1", "10.0.0.1", map[string]string{"app": "inference-engine", "model": "llama"}),
+			kubetest.Pod("standby-0", "n1", "10.0.0.2", map[string]string{"app": "llama", "standby-type": "warm"}),
+			kubetest.Pod("standby-1", "n1", "10.0.0.3", map[string]string{"app": "llama", "standby-type": "promoting"}),
+		},
+		slices: []*discoveryv1.EndpointSlice{kubetest.Slice("llama", nil, kubetest.ReadyEndpoint("engine", true))},
+		nodes:  []*corev1.Node{kubetest.Node("n1", "az-1", 0)},
+		want: &topology.Fleet{
+			Zones: []topology.Zone{{Name: "az-1", Role: topology.ZoneActive}},
+			Nodes: []topology.Node{readyNode("n1", "az-1")},
+			Instances: []topology.Instance{
+				instance("engine", "llama", "n1", "az-1", "10.0.0.1", 8000, topology.HealthServing),
+				{Name: InstanceName(ns, "standby-0"), Model: "llama", Node: "n1", Zone: "az-1", Address: "10.0.0.2", Port: 8000,
+					Tier: topology.TierWarm, Role: topology.RoleStandby, Health: topology.HealthLoading},
+				{Name: InstanceName(ns, "standby-1"), Model: "llama", Node: "n1", Zone: "az-1", Address: "10.0.0.3", Port: 8000,
+					Tier: topology.TierHot, Role: topology.RoleStandby, Health: topology.HealthLoading},
+			},
+		},
+	}, {
+		name: "zone roles: options name the standby zone unless nodes say; node health",
+		pods: []*corev1.Pod{kubetest.Pod("a", "n1", "10.0.0.1", model("m"), kubetest.Ready(corev1.ConditionTrue))},
+		nodes: []*corev1.Node{
+			kubetest.Node("n1", "az-1", 0),
+			kubetest.Node("n2", "az-2", 1, ZoneRoleLabel, "active"),
+			func() *corev1.Node {
+				n := kubetest.Node("n3", "az-3", 1)
+				n.Status.Conditions[0].Status = corev1.ConditionFalse
+				return n
+			}(),
+		},
+		opts: Options{StandbyZones: []string{"az-2", "az-3"}},
+		want: &topology.Fleet{
+			Zones: []topology.Zone{{Name: "az-1", Role: topology.ZoneActive}, {Name: "az-2", Role: topology.ZoneActive}, {Name: "az-3", Role: topology.ZoneStandby}},
+			Nodes: []topology.Node{
+				readyNode("n1", "az-1"),
+				readyNode("n2", "az-2", topology.GPU{Index: 0}),
+				{Name: "n3", Zone: "az-3", Health: topology.HealthUnhealthy, GPUs: []topology.GPU{{Index: 0}}},
+			},
+			Instances: []topology.Instance{instance("a", "m", "n1", "az-1", "10.0.0.1", 8000, topology.HealthServing)},
+		},
+	}, {
+		name: "what cannot be mapped is left out and named; the rest is kept",
+		pods: []*corev1.Pod{
+			kubetest.Pod("good", "n1", "10.0.0.1", model("m"), kubetest.Ready(corev1.ConditionTrue)),
+			kubetest.Pod("bad-tier", "n1", "10.0.0.2", model("m"), kubetest.WithLabels(map[string]string{DefaultTierLabel: "lukewarm"})),
+			kubetest.Pod("no-port", "n1", "10.0.0.3", model("m"), kubetest.NoPorts),
+			kubetest.Pod("bad-port", "n1", "10.0.0.4", model("m"), kubetest.Annotated(PortAnnotation, "grpc")),
+			kubetest.Pod("zoneless", "n9", "10.0.0.5", model("m")),
+			kubetest.Pod("lost", "gone", "10.0.0.6", model("m")),
+			kubetest.Pod("too-many-gpus", "n1", "10.0.0.7", model("m"), kubetest.RequestingGPUs(3)),
+			kubetest.Pod("bad-gpus", "n1", "10.0.0.8", model("m"), kubetest.RequestingGPUs(1), kubetest.Annotated(GPUsAnnotation, "7")),
+			kubetest.Pod("bad-metrics", "n1", "10.0.0.9", model("m"), kubetest.Annotated(MetricsPortAnnotation, "prom")),
+		},
+		nodes: []*corev1.Node{kubetest.Node("n1", "az-1", 2, ZoneRoleLabel, "sideways"), kubetest.Node("n9", "", 0)},
+		want: &topology.Fleet{
+			Zones: []topology.Zone{{Name: "az-1", Role: topology.ZoneActive}},
+			Nodes: []topology.Node{readyNode("n1", "az-1", topology.GPU{Index: 0}, topology.GPU{Index: 1})},
+			Instances: []topology.Instance{
+				withGPUs(instance("bad-gpus", "m", "n1", "az-1", "10.0.0.8", 8000, topology.HealthLoading), 0),
+				instance("good", "m", "n1", "az-1", "10.0.0.1", 8000, topology.HealthServing),
+				withGPUs(instance("too-many-gpus", "m", "n1", "az-1", "10.0.0.7", 8000, topology.HealthLoading), 1),
+			},
+		},
+		wantErr: []string{
+			`pod inference/bad-tier: label inferxds.io/tier: must be hot, warm or cold (got "lukewarm")`,
+			`pod inference/no-port: no serving port`,
+			`pod inference/bad-port: annotation inferxds.io/port: "grpc" is neither`,
+			`pod inference/zoneless: node n9 has no topology.kubernetes.io/zone label`,
+			`pod inference/lost: node gone is not known`,
+			`pod inference/too-many-gpus: requests 3 GPUs; node n1 has 1 free`,
+			`pod inference/bad-gpus: annotation inferxds.io/gpus: "7" is not a list of distinct GPU indexes below the node's 2`,
+			`node n1: label inferxds.io/zone-role: must be active or standby (got "sideways")`,
+			`pod inference/bad-metrics: annotation inferxds.io/metrics-port: "prom" is neither`,
+		},
+	}} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := FleetFrom(tc.pods, tc.slices, tc.nodes, tc.opts)
+			checkProblems(t, err, tc.wantErr)
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Fatalf("fleet (-want +got):\n%s", diff)
+			}
+			slices.Reverse(tc.pods)
+			slices.Reverse(tc.slices)
+			slices.Reverse(tc.nodes)
+			if again, _ := FleetFrom(tc.pods, tc.slices, tc.nodes, tc.opts); !again.Equal(got) {
+				t.Fatalf("the same objects in reverse order map to another fleet:\n%s", cmp.Diff(got, again))
+			}
+		})
+	}
+}
+
+func checkProblems(t *testing.T, err error, want []string) {
+	t.Helper()
+	if len(want) == 0 {
+		if err != nil {
+			t.Fatalf("unexpected error: %v", err)
+		}
+		return
+	}
+	if err == nil {
+		t.Fatalf("no error; want %d problems", len(want))
+	}
+	lines := strings.Split(err.Error(), "\n")
+	if len(lines) != len(want) {
+		t.Errorf("got %d problems, want %d:\n%v", len(lines), len(want), err)
+	}
+	for _, w := range want {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("error does not contain %q:\n%v", w, err)
+		}
+	}
+}
+
+func a100(i int) topology.GPU {
+	return topology.GPU{Index: i, Model: "NVIDIA-A100-SXM4-80GB", MemoryTotalMiB: 81920}
+}
+
+func withGPUs(in topology.Instance, gpus ...int) topology.Instance {
+	in.GPUs = gpus
+	return in
+}
+
+func TestFleetFromConflictingZoneRoles(t *testing.T) {
+	nodes := []*corev1.Node{kubetest.Node("n1", "az-1", 1, ZoneRoleLabel, "active"), kubetest.Node("n2", "az-1", 1, ZoneRoleLabel, "standby")}
+	f, err := FleetFrom(nil, nil, nodes, Options{})
+	checkProblems(t, err, []string{"node n2: label inferxds.io/zone-role: standby, but another node of zone az-1 says active"})
+	if z, _ := f.Zone("az-1"); z.Role != topology.ZoneActive {
+		t.Fatalf("zone az-1 role = %q, want the first node's active", z.Role)
+	}
+}
+
+func TestFleetFromCustomLabelsAndPortName(t *testing.T) {
+	labels := Labels{Model: "example.com/model", Tier: "example.com/tier", Role: "example.com/role"}
+	pod := kubetest.Pod("p", "n1", "10.0.0.1", map[string]string{"example.com/model": "m", "example.com/tier": "warm", DefaultModelLabel: "ignored"})
+	pod.Spec.Containers[0].Ports = []corev1.ContainerPort{{Name: "http", ContainerPort: 1}, {Name: "serve", ContainerPort: 8000}}
+	f, err := FleetFrom([]*corev1.Pod{pod}, nil, []*corev1.Node{kubetest.Node("n1", "az-1", 0)}, Options{Labels: labels, PortName: "serve"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if in := f.Instances[0]; in.Model != "m" || in.Tier != topology.TierWarm || in.Port != 8000 {
+		t.Fatalf("instance = %+v; want model m, tier warm, port 8000", in)
+	}
+}
