@@ -29,6 +29,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/restmapper"
+	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/kustomize/api/krusty"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
@@ -400,10 +401,18 @@ func (r *warningRecorder) reset() []string {
 	return w
 }
 
-func TestDeployServiceAccountMayDoItsJobAndNoMore(t *testing.T) {
-	env := kubeenv.Start(t)
+// serviceAccount is serve's ServiceAccount in deploy/base, as a user.
+var serviceAccount = struct {
+	user   string
+	groups []string
+}{"system:serviceaccount:inferxds-system:inferxds", []string{"system:serviceaccounts", "system:serviceaccounts:inferxds-system", "system:authenticated"}}
+
+// applyBaseRBAC creates base's namespaces, ServiceAccount, roles and
+// bindings on the API server.
+func applyBaseRBAC(t *testing.T, cfg *rest.Config) {
+	t.Helper()
 	objects := render(t, "base")
-	s := newServer(t, env.Config, false)
+	s := newServer(t, cfg, false)
 	s.createNamespaces(t, objects)
 	for _, o := range objects {
 		switch o.GetKind() {
@@ -411,6 +420,11 @@ func TestDeployServiceAccountMayDoItsJobAndNoMore(t *testing.T) {
 			s.apply(t, o)
 		}
 	}
+}
+
+func TestDeployServiceAccountMayDoItsJobAndNoMore(t *testing.T) {
+	env := kubeenv.Start(t)
+	applyBaseRBAC(t, env.Config)
 	type request struct {
 		verb, group, resource, namespace, name string
 	}
@@ -453,8 +467,8 @@ func TestDeployServiceAccountMayDoItsJobAndNoMore(t *testing.T) {
 		for _, r := range c.requests {
 			review, err := client.AuthorizationV1().SubjectAccessReviews().Create(t.Context(), &authorizationv1.SubjectAccessReview{
 				Spec: authorizationv1.SubjectAccessReviewSpec{
-					User:   "system:serviceaccount:inferxds-system:inferxds",
-					Groups: []string{"system:serviceaccounts", "system:serviceaccounts:inferxds-system", "system:authenticated"},
+					User:   serviceAccount.user,
+					Groups: serviceAccount.groups,
 					ResourceAttributes: &authorizationv1.ResourceAttributes{
 						Verb: r.verb, Group: r.group, Resource: r.resource, Namespace: r.namespace, Name: r.name,
 					},
@@ -471,7 +485,10 @@ func TestDeployServiceAccountMayDoItsJobAndNoMore(t *testing.T) {
 	}
 }
 
-func TestDeploySettingsStartServe(t *testing.T) {
+func TestDeploySettingsRunServeAsItsServiceAccount(t *testing.T) {
+	env := kubeenv.Start(t)
+	applyBaseRBAC(t, env.Config)
+	kubeconfig := impersonating(t, env.Kubeconfig)
 	for _, k := range kustomizations {
 		t.Run(k.dir, func(t *testing.T) {
 			settings := configMapFile(t, render(t, k.dir), "inferxds-settings", "settings.yaml")
@@ -481,18 +498,41 @@ func TestDeploySettingsStartServe(t *testing.T) {
 				t.Fatal(err)
 			}
 			// The settings' paths are the Pod's; these flags point them at
-			// the test's files and ports, and keep the keys to be checked.
-			args := []string{"serve", "--config", file,
-				"--policy-dir", filepath.Join(deployDir, "base/policy"), "--fleet", filepath.Join(deployDir, "examples/fleet.yaml"),
-				"--xds-address", "127.0.0.1:0", "--metrics-address", "127.0.0.1:0", "--ready-file", filepath.Join(dir, "ready.json")}
+			// the test's files, ports and API server, and keep the rest:
+			// the Kubernetes source lists what the settings name, as the
+			// ServiceAccount.
+			readyFile := filepath.Join(dir, "ready.json")
+			args := []string{"serve", "--config", file, "--kubeconfig", kubeconfig,
+				"--policy-dir", filepath.Join(deployDir, "base/policy"),
+				"--xds-address", "127.0.0.1:0", "--metrics-address", "127.0.0.1:0", "--ready-file", readyFile,
+				"--kube-sync-timeout", "20s"}
 			if strings.Contains(settings, "tlsCert:") {
 				ca := testpki.NewCA(t, "deploycheck")
 				cert := ca.Server("inferxds")
 				args = append(args, "--tls-cert", cert.CertFile, "--tls-key", cert.KeyFile, "--client-ca", ca.CertFile)
 			}
-			startServe(t, args, filepath.Join(dir, "ready.json"))
+			startServe(t, args, readyFile)
 		})
 	}
+}
+
+// impersonating writes a copy of kubeconfig whose user acts as serve's
+// ServiceAccount, and returns its path.
+func impersonating(t *testing.T, kubeconfig string) string {
+	t.Helper()
+	cfg, err := clientcmd.LoadFromFile(kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, user := range cfg.AuthInfos {
+		user.Impersonate = serviceAccount.user
+		user.ImpersonateGroups = serviceAccount.groups
+	}
+	path := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := clientcmd.WriteToFile(*cfg, path); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
 
 // configMapFile is one file of a rendered ConfigMap.
@@ -538,7 +578,9 @@ func startServe(t *testing.T, args []string, readyFile string) {
 			exited <- err
 			t.Fatalf("inferxds %s exited before it was ready: %v\n%s", strings.Join(args, " "), err, out.String())
 		case <-deadline:
-			t.Fatalf("inferxds %s not ready after %v", strings.Join(args, " "), hangGuard)
+			_ = cmd.Process.Kill()
+			exited <- <-exited
+			t.Fatalf("inferxds %s not ready after %v:\n%s", strings.Join(args, " "), hangGuard, out.String())
 		case <-tick.C:
 			if _, err := os.Stat(readyFile); err == nil {
 				return

@@ -4,8 +4,8 @@
 // of a built-in kind passes server-side dry-run on a real API server
 // (e2e/kubeenv), without warnings; and serve's ServiceAccount, with base's
 // RBAC applied, may do what the control plane needs and nothing more; and
-// each settings ConfigMap starts a real `inferxds serve` (its Pod paths
-// pointed at test files).
+// each settings ConfigMap starts a real `inferxds serve --source kube` as
+// that ServiceAccount (its Pod paths pointed at test files).
 //
 // It is apart from package e2e because kustomize links Go's plugin
 // package, which makes the test binary bind its C symbols at start, and
