@@ -1,0 +1,123 @@
+package kube
+
+import (
+	"context"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/kubernetes"
+)
+
+// fakeKubelet plays the parts a test API server lacks: the Deployment
+// controller (a Deployment's replica gets a Pod, a Deployment scaled to 0
+// loses it), the scheduler and the kubelet (a Pod runs on the node its
+// affinity names, else node, at ip). It reacts to watch events only.
+func fakeKubelet(t *testing.T, client kubernetes.Interface, ns, node, ip string) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	t.Cleanup(func() { cancel(); <-done })
+	deps, err := client.AppsV1().Deployments(ns).Watch(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pods, err := client.CoreV1().Pods(ns).Watch(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := kubelet{client: client, ns: ns, node: node, ip: ip}
+	go func() {
+		defer close(done)
+		defer deps.Stop()
+		defer pods.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-deps.ResultChan():
+			case <-pods.ResultChan():
+			}
+			if err := k.reconcile(ctx); err != nil && ctx.Err() == nil {
+				t.Errorf("fake kubelet: %v", err)
+			}
+		}
+	}()
+}
+
+type kubelet struct {
+	client   kubernetes.Interface
+	ns       string
+	node, ip string
+}
+
+func (k kubelet) reconcile(ctx context.Context) error {
+	deps, err := k.client.AppsV1().Deployments(k.ns).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return err
+	}
+	for _, d := range deps.Items {
+		sel := labels.Set(d.Spec.Selector.MatchLabels).String()
+		pods, err := k.client.CoreV1().Pods(k.ns).List(ctx, metav1.ListOptions{LabelSelector: sel})
+		if err != nil {
+			return err
+		}
+		want := 0
+		if d.Spec.Replicas != nil {
+			want = int(*d.Spec.Replicas)
+		}
+		for i := want; i < len(pods.Items); i++ {
+			if err := k.client.CoreV1().Pods(k.ns).Delete(ctx, pods.Items[i].Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+				return err
+			}
+		}
+		for i := len(pods.Items); i < want; i++ {
+			pod := &corev1.Pod{
+				ObjectMeta: metav1.ObjectMeta{Name: d.Name + "-pod", Namespace: k.ns, Labels: d.Spec.Template.Labels},
+				Spec:       d.Spec.Template.Spec,
+			}
+			if _, err := k.client.CoreV1().Pods(k.ns).Create(ctx, pod, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+				return err
+			}
+		}
+	}
+	return k.run(ctx)
+}
+
+// run starts every Pod not running yet: bound to its node, running, ready.
+func (k kubelet) run(ctx context.Context) error {
+	pods, err := k.client.CoreV1().Pods(k.ns).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return err
+	}
+	for _, p := range pods.Items {
+		if p.Status.Phase == corev1.PodRunning {
+			continue
+		}
+		p.Spec.NodeName = k.nodeFor(&p)
+		bound, err := k.client.CoreV1().Pods(k.ns).Update(ctx, &p, metav1.UpdateOptions{})
+		if err != nil {
+			return err
+		}
+		bound.Status = corev1.PodStatus{Phase: corev1.PodRunning, PodIP: k.ip,
+			Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}}
+		if _, err := k.client.CoreV1().Pods(k.ns).UpdateStatus(ctx, bound, metav1.UpdateOptions{}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (k kubelet) nodeFor(p *corev1.Pod) string {
+	if a := p.Spec.Affinity; a != nil && a.NodeAffinity != nil && a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution != nil {
+		for _, term := range a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms {
+			for _, f := range term.MatchFields {
+				if f.Key == "metadata.name" && len(f.Values) > 0 {
+					return f.Values[0]
+				}
+			}
+		}
+	}
+	return k.node
+}
