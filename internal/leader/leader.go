@@ -130,7 +130,9 @@ func (e *Elector) Leading() bool { return e.currentTerm() != nil }
 
 // LeadingChanges signals each change of Leading (and at once); stop ends
 // the subscription.
-func (e *Elector) LeadingChanges() (changes <-chan struct{}, stop func()) { return e.leading.Subscribe() }
+func (e *Elector) LeadingChanges() (changes <-chan struct{}, stop func()) {
+	return e.leading.Subscribe()
+}
 
 func (e *Elector) currentTerm() context.Context {
 	e.mu.Lock()
