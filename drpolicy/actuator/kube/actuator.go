@@ -197,12 +197,12 @@ func (a *Actuator) stop(ctx context.Context, act dr.Action) (topology.Instance, 
 	}
 	for _, p := range pods {
 		if owner := metav1.GetControllerOf(&p); owner != nil {
-			return topology.Instance{}, fmt.Errorf("pod %s is controlled by %s %s, not by a Deployment named or labelled %s", p.Name, owner.Kind, owner.Name, act.Instance)
+			return topology.Instance{}, fmt.Errorf("pod %s is controlled by %s %s, not by a Deployment", p.Name, owner.Kind, owner.Name)
 		}
 		if p.DeletionTimestamp != nil {
 			continue
 		}
-		err := a.client.CoreV1().Pods(a.ns).Delete(ctx, p.Name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &p.UID}})
+		err := a.client.CoreV1().Pods(p.Namespace).Delete(ctx, p.Name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &p.UID}})
 		if err != nil && !apierrors.IsNotFound(err) {
 			return topology.Instance{}, err
 		}

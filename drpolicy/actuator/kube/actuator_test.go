@@ -19,6 +19,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/fake"
@@ -349,5 +350,72 @@ func TestStateOnlyActionsAreRefused(t *testing.T) {
 	act, _ := setup(t, 8000)
 	if _, err := act.Do(context.Background(), dr.Action{Kind: dr.ActionPromote, Instance: "x"}); err == nil {
 		t.Fatal("promote reached the actuator and succeeded")
+	}
+}
+
+// userStandby declares what a user's manifests make: a Deployment
+// "vllm-standby", its ReplicaSet and a running warm Pod listening on port,
+// and returns the instance name the Kubernetes source gives the Pod.
+func userStandby(t *testing.T, c kubernetes.Interface, port int) string {
+	t.Helper()
+	ctx := context.Background()
+	sel := map[string]string{"app": "vllm-standby"}
+	one := int32(1)
+	d, err := c.AppsV1().Deployments(ns).Create(ctx, &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: "vllm-standby", Namespace: ns},
+		Spec: appsv1.DeploymentSpec{Replicas: &one, Selector: &metav1.LabelSelector{MatchLabels: sel},
+			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: sel},
+				Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "vllm", Image: "vllm:0.11"}}}}},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	controller := func(kind, name string, uid types.UID) []metav1.OwnerReference {
+		yes := true
+		return []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: kind, Name: name, UID: uid, Controller: &yes}}
+	}
+	rs, err := c.AppsV1().ReplicaSets(ns).Create(ctx, &appsv1.ReplicaSet{ObjectMeta: metav1.ObjectMeta{
+		Name: "vllm-standby-5d4f", Namespace: ns, OwnerReferences: controller("Deployment", d.Name, d.UID)}}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pod, err := c.CoreV1().Pods(ns).Create(ctx, &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "vllm-standby-5d4f-x7k2p", Namespace: ns, OwnerReferences: controller("ReplicaSet", rs.Name, rs.UID),
+			Labels: map[string]string{"app": "vllm-standby", "inferxds.io/model": "llama", "inferxds.io/tier": "warm", "inferxds.io/role": "standby"}},
+		Spec: corev1.PodSpec{NodeName: "gpu-node-1", Containers: []corev1.Container{{Name: "vllm", Image: "vllm:0.11",
+			Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: int32(port)}}}}},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pod.Status = corev1.PodStatus{Phase: corev1.PodRunning, PodIP: "127.0.0.1"}
+	if _, err := c.CoreV1().Pods(ns).UpdateStatus(ctx, pod, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	return pod.Name + "." + ns
+}
+
+// Instances the Kubernetes source lists are named "<pod>.<namespace>";
+// their Pod is woken and their Deployment scaled through its ReplicaSet.
+func TestInstancesTheSourceNamesAreFoundThroughTheirPod(t *testing.T) {
+	server := newModelServer(t)
+	act, c := setup(t, 8000)
+	instance := userStandby(t, c, server.port)
+
+	do(t, act, dr.Action{Kind: dr.ActionWake, Model: "llama", Instance: instance, Node: "gpu-node-1", Tier: topology.TierHot})
+	if server.wakeUp.Load() != 1 {
+		t.Errorf("%d POST /wake_up, want 1", server.wakeUp.Load())
+	}
+	pod, err := c.CoreV1().Pods(ns).Get(context.Background(), "vllm-standby-5d4f-x7k2p", metav1.GetOptions{})
+	if err != nil || pod.Labels["inferxds.io/tier"] != "hot" {
+		t.Fatalf("pod after wake: %v, labels %v; want tier hot", err, pod.Labels)
+	}
+	if d := getDeployment(t, c, "vllm-standby"); d.Labels["inferxds.io/tier"] != "hot" {
+		t.Errorf("Deployment labels %v, want tier hot", d.Labels)
+	}
+
+	do(t, act, dr.Action{Kind: dr.ActionStop, Model: "llama", Instance: instance, Tier: topology.TierCold})
+	if d := getDeployment(t, c, "vllm-standby"); *d.Spec.Replicas != 0 || d.Spec.Template.Spec.Containers[0].Image != "vllm:0.11" {
+		t.Errorf("Deployment after stop: %d replicas, template %+v; want 0 and the user's template", *d.Spec.Replicas, d.Spec.Template.Spec)
 	}
 }

@@ -4,8 +4,10 @@
 //
 // An instance is the workload named after it: a Deployment of at most one
 // replica, or (an emergency instance) a bare Pod. Every Pod the actuator
-// makes carries the instance label, so instances of Deployments are found
-// by it; a Pod named after the instance is found too.
+// makes carries the instance label (inferxds.io/instance), so the Pods of
+// its Deployments are found by it. An instance the Kubernetes source
+// lists ("<pod>.<namespace>") is found through its Pod, and its
+// Deployment through the Pod's ReplicaSet.
 //
 //   - load (cold → warm): the instance's Deployment scaled from 0 to 1 and
 //     labelled warm; the Pod starts asleep (vLLM sleep mode) and the action

@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
+	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -21,8 +23,8 @@ import (
 
 type deploymentAC = appsv1ac.DeploymentApplyConfiguration
 
-// deploymentOf is the instance's Deployment: the one named after it, else
-// the one labelled with it; nil when there is none.
+// deploymentOf is the instance's Deployment: the one named after it or
+// labelled with it, else the one its Pod belongs to; nil when there is none.
 func (a *Actuator) deploymentOf(ctx context.Context, instance string) (*appsv1.Deployment, error) {
 	d, err := a.client.AppsV1().Deployments(a.ns).Get(ctx, instance, metav1.GetOptions{})
 	if err == nil {
@@ -40,29 +42,74 @@ func (a *Actuator) deploymentOf(ctx context.Context, instance string) (*appsv1.D
 	case len(list.Items) == 1:
 		return &list.Items[0], nil
 	}
-	return nil, nil
+	pods, err := a.podsOf(ctx, instance)
+	if err != nil || len(pods) == 0 {
+		return nil, err
+	}
+	return a.ownerDeployment(ctx, &pods[0])
 }
 
-// podsOf are the instance's Pods: labelled with it, or named after it.
+// ownerDeployment is the Deployment controlling the Pod's ReplicaSet, or
+// nil.
+func (a *Actuator) ownerDeployment(ctx context.Context, pod *corev1.Pod) (*appsv1.Deployment, error) {
+	owner := metav1.GetControllerOf(pod)
+	if owner == nil || owner.Kind != "ReplicaSet" {
+		return nil, nil
+	}
+	rs, err := a.client.AppsV1().ReplicaSets(pod.Namespace).Get(ctx, owner.Name, metav1.GetOptions{})
+	if err != nil {
+		return nil, ignoreNotFound(err)
+	}
+	if owner = metav1.GetControllerOf(rs); owner == nil || owner.Kind != "Deployment" {
+		return nil, nil
+	}
+	d, err := a.client.AppsV1().Deployments(pod.Namespace).Get(ctx, owner.Name, metav1.GetOptions{})
+	if err != nil {
+		return nil, ignoreNotFound(err)
+	}
+	return d, nil
+}
+
+func ignoreNotFound(err error) error {
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	return err
+}
+
+// podsOf are the instance's Pods: labelled with it or named after it, else
+// the Pod the Kubernetes source names it after ("<pod>.<namespace>").
 func (a *Actuator) podsOf(ctx context.Context, instance string) ([]corev1.Pod, error) {
 	list, err := a.client.CoreV1().Pods(a.ns).List(ctx, metav1.ListOptions{LabelSelector: a.selector(instance)})
 	if err != nil {
 		return nil, err
 	}
 	pods := list.Items
-	for _, p := range pods {
-		if p.Name == instance {
-			return pods, nil
+	if slices.ContainsFunc(pods, func(p corev1.Pod) bool { return p.Name == instance }) {
+		return pods, nil
+	}
+	for _, ref := range podRefs(a.ns, instance) {
+		p, err := a.client.CoreV1().Pods(ref.ns).Get(ctx, ref.name, metav1.GetOptions{})
+		if err == nil {
+			return append(pods, *p), nil
+		}
+		if !apierrors.IsNotFound(err) {
+			return nil, err
 		}
 	}
-	p, err := a.client.CoreV1().Pods(a.ns).Get(ctx, instance, metav1.GetOptions{})
-	switch {
-	case apierrors.IsNotFound(err):
-		return pods, nil
-	case err != nil:
-		return nil, err
+	return pods, nil
+}
+
+type podRef struct{ ns, name string }
+
+// podRefs are the Pods an instance name may name: the Pod of that name in
+// the actuator's namespace, and the source's "<pod>.<namespace>".
+func podRefs(ns, instance string) []podRef {
+	refs := []podRef{{ns, instance}}
+	if i := strings.LastIndexByte(instance, '.'); i > 0 && i < len(instance)-1 {
+		refs = append(refs, podRef{instance[i+1:], instance[:i]})
 	}
-	return append(pods, *p), nil
+	return refs
 }
 
 func (a *Actuator) selector(instance string) string {
@@ -149,7 +196,7 @@ func (a *Actuator) applyDeployment(ctx context.Context, d *appsv1.Deployment, ed
 		return err
 	}
 	edit(ac)
-	_, err = a.client.AppsV1().Deployments(a.ns).Apply(ctx, ac, applyOptions)
+	_, err = a.client.AppsV1().Deployments(d.Namespace).Apply(ctx, ac, applyOptions)
 	return err
 }
 
@@ -160,7 +207,7 @@ func (a *Actuator) labelPod(ctx context.Context, pod *corev1.Pod, tier topology.
 		return err
 	}
 	ac.WithLabels(map[string]string{a.labels.Tier: string(tier)})
-	_, err = a.client.CoreV1().Pods(a.ns).Apply(ctx, ac, applyOptions)
+	_, err = a.client.CoreV1().Pods(pod.Namespace).Apply(ctx, ac, applyOptions)
 	return err
 }
 
