@@ -19,6 +19,7 @@ import (
 	"github.com/inferxds/inferxds/drpolicy"
 	"github.com/inferxds/inferxds/internal/controller"
 	"github.com/inferxds/inferxds/internal/hub"
+	"github.com/inferxds/inferxds/internal/leader"
 	"github.com/inferxds/inferxds/snapshot"
 	"github.com/inferxds/inferxds/topology"
 	"github.com/inferxds/inferxds/topology/telemetry"
@@ -66,6 +67,7 @@ func newServeCommand() *cobra.Command {
 	addLogFlags(f)
 	f.Bool("pprof", false, "serve Go's profiler at /debug/pprof/ on the metrics address")
 	addSecurityFlags(f)
+	addLeaderFlags(f)
 	addConfigFlag(f)
 	return cmd
 }
@@ -91,6 +93,9 @@ type controlPlane struct {
 	// telemetry applied, as the hub's telemetry value, which the controller
 	// then translates; nil when scraping is off.
 	telemetry *telemetry.Runner
+	// elector takes part in the replicas' leader election and carries
+	// the DR state between them; nil without --leader-elect.
+	elector *leader.Elector
 }
 
 func serve(ctx context.Context, cfg config, logw io.Writer) error {
@@ -146,6 +151,9 @@ func listen(cfg config, logger *slog.Logger, fleet *topology.Fleet, pol *drpolic
 	if err := errors.Join(cp.guard.admitFleet(fleet, cfg.Fleet), cp.guard.admitPolicy(pol, cfg.PolicyDir)); err != nil {
 		return nil, err
 	}
+	if cp.elector, err = cfg.newElector(cp.hub, logger); err != nil {
+		return nil, err
+	}
 	cp.ops = newOpsMetrics(registry, cp, time.Now())
 	cp.hub.Policy.Publish(pol)
 	cp.hub.Fleet.Publish(fleet)
@@ -191,6 +199,9 @@ func (cp *controlPlane) run(ctx context.Context) error {
 	wg.Go(func() { fail(ignoreClosed(httpServer.Serve(cp.httpLis))) })
 	wg.Go(func() { fail(cp.watchPolicy(ctx)) })
 	wg.Go(func() { fail(cp.watchFleet(ctx)) })
+	if cp.elector != nil {
+		wg.Go(func() { fail(cp.elector.Run(ctx)) })
+	}
 	if cp.telemetry != nil {
 		wg.Go(func() { cp.telemetry.Run(ctx) })
 		wg.Go(func() { cp.feedTelemetry(ctx) })
