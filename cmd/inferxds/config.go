@@ -41,6 +41,8 @@ type config struct {
 	Pprof            bool    `mapstructure:"pprof"`
 
 	securityConfig `mapstructure:",squash"`
+	drConfig       `mapstructure:",squash"`
+	kubeConfig     `mapstructure:",squash"`
 	leaderConfig   `mapstructure:",squash"`
 }
 
@@ -66,7 +68,7 @@ var settings = append([]setting{
 	{"log-level", "logLevel"},
 	{"log-format", "logFormat"},
 	{"pprof", "pprof"},
-}, append(securitySettings, leaderSettings...)...)
+}, append(append(append(securitySettings, drSettings...), kubeSettings...), leaderSettings...)...)
 
 const (
 	envPrefix  = "INFERXDS_"

@@ -17,6 +17,7 @@ import (
 
 	"github.com/inferxds/inferxds/cmd/internal/readyfile"
 	"github.com/inferxds/inferxds/drpolicy"
+	"github.com/inferxds/inferxds/drpolicy/engine"
 	"github.com/inferxds/inferxds/internal/controller"
 	"github.com/inferxds/inferxds/internal/hub"
 	"github.com/inferxds/inferxds/internal/leader"
@@ -67,6 +68,8 @@ func newServeCommand() *cobra.Command {
 	addLogFlags(f)
 	f.Bool("pprof", false, "serve Go's profiler at /debug/pprof/ on the metrics address")
 	addSecurityFlags(f)
+	addDRFlags(f)
+	addKubeFlags(f)
 	addLeaderFlags(f)
 	addConfigFlag(f)
 	return cmd
@@ -89,10 +92,16 @@ type controlPlane struct {
 	// none.
 	metricsToken string
 
+	// kube is the Kubernetes fleet source; nil when the fleet is a file.
+	kube *kubeFleet
+
 	// telemetry subscribes to the hub's fleet and publishes it, with
 	// telemetry applied, as the hub's telemetry value, which the controller
 	// then translates; nil when scraping is off.
 	telemetry *telemetry.Runner
+	// drLoop probes, plans and publishes the DR state the controller
+	// translates through; nil without --dr.
+	drLoop *engine.Loop
 	// elector takes part in the replicas' leader election and carries
 	// the DR state between them; nil without --leader-elect.
 	elector *leader.Elector
@@ -103,7 +112,7 @@ func serve(ctx context.Context, cfg config, logw io.Writer) error {
 	if err != nil {
 		return err
 	}
-	fleet, pol, err := cfg.sources().load()
+	fleet, pol, kubeFleet, err := cfg.sources().open(ctx, logger)
 	if err != nil {
 		return err
 	}
@@ -113,6 +122,7 @@ func serve(ctx context.Context, cfg config, logw io.Writer) error {
 	if err != nil {
 		return err
 	}
+	cp.kube = kubeFleet
 	if err := writeReadyFile(cfg.ReadyFile, cp.xdsLis.Addr(), cp.httpLis.Addr()); err != nil {
 		cp.xdsLis.Close()
 		cp.httpLis.Close()
@@ -126,6 +136,9 @@ func serve(ctx context.Context, cfg config, logw io.Writer) error {
 func listen(cfg config, logger *slog.Logger, fleet *topology.Fleet, pol *drpolicy.Policy) (*controlPlane, error) {
 	opts, err := cfg.translateOptions()
 	if err != nil {
+		return nil, err
+	}
+	if err := cfg.drConfig.check(); err != nil {
 		return nil, err
 	}
 	registry := prometheus.NewRegistry()
@@ -166,10 +179,14 @@ func listen(cfg config, logger *slog.Logger, fleet *topology.Fleet, pol *drpolic
 		cp.telemetry.UpdateFleet(fleet)
 		translated = cp.hub.Telemetry
 	}
-	cp.ctrl = controller.New(cp.server, controller.Config{
+	ctrlCfg := controller.Config{
 		Fleet: translated, Policy: cp.hub.Policy, Translator: snapshot.NewTranslator(opts...),
 		Holdoff: cfg.Debounce, MaxDelay: cfg.MaxDelay, ViewGrace: cfg.ViewGrace, Logger: logger,
-	})
+	}
+	if cfg.DR {
+		ctrlCfg.DR = cp.hub.DR
+	}
+	cp.ctrl = controller.New(cp.server, ctrlCfg)
 	if cp.xdsLis, err = net.Listen("tcp", cfg.XDSAddress); err != nil {
 		return nil, fmt.Errorf("xds address: %w", err)
 	}
@@ -185,6 +202,15 @@ func listen(cfg config, logger *slog.Logger, fleet *topology.Fleet, pol *drpolic
 
 // run serves until ctx ends or a part fails, then stops every part.
 func (cp *controlPlane) run(ctx context.Context) error {
+	if cp.cfg.DR {
+		stopDR, err := cp.startDRLoop(ctx)
+		if err != nil {
+			cp.xdsLis.Close()
+			cp.httpLis.Close()
+			return err
+		}
+		defer stopDR()
+	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	httpServer := &http.Server{Handler: requireToken(cp.metricsToken, cp.httpHandler()), ReadHeaderTimeout: 5 * time.Second}
@@ -205,6 +231,9 @@ func (cp *controlPlane) run(ctx context.Context) error {
 	if cp.telemetry != nil {
 		wg.Go(func() { cp.telemetry.Run(ctx) })
 		wg.Go(func() { cp.feedTelemetry(ctx) })
+	}
+	if cp.drLoop != nil {
+		wg.Go(func() { fail(cp.drLoop.Run(ctx)) })
 	}
 	<-ctx.Done()
 	cp.logger.Info("shutting down")
@@ -243,6 +272,9 @@ func (cp *controlPlane) watchPolicy(ctx context.Context) error {
 }
 
 func (cp *controlPlane) watchFleet(ctx context.Context) error {
+	if cp.kube != nil {
+		return cp.followKube(ctx)
+	}
 	if cp.cfg.Fleet == "" {
 		return nil
 	}

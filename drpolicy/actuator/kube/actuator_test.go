@@ -57,6 +57,12 @@ func newModelServer(t *testing.T) *modelServer {
 func setup(t *testing.T, port int) (*Actuator, kubernetes.Interface) {
 	t.Helper()
 	client := fake.NewClientset()
+	return newActuator(t, client, port), client
+}
+
+// newActuator is an actuator on client, as setup describes.
+func newActuator(t *testing.T, client kubernetes.Interface, port int) *Actuator {
+	t.Helper()
 	dir := t.TempDir()
 	writeFile(t, filepath.Join(dir, DefaultTemplate), fmt.Sprintf(`metadata:
   labels:
@@ -74,7 +80,7 @@ spec:
 	if err != nil {
 		t.Fatal(err)
 	}
-	return act, client
+	return act
 }
 
 func writeFile(t *testing.T, file, text string) {

@@ -14,7 +14,9 @@ import (
 // fakeKubelet plays the parts a test API server lacks: the Deployment
 // controller (a Deployment's replica gets a Pod, a Deployment scaled to 0
 // loses it), the scheduler and the kubelet (a Pod runs on the node its
-// affinity names, else node, at ip). It reacts to watch events only.
+// affinity names, else node, at ip; a deleted Pod goes at once). It reacts
+// to watch events only, and works against the fake clientset and a real
+// API server alike.
 func fakeKubelet(t *testing.T, client kubernetes.Interface, ns, node, ip string) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -39,7 +41,9 @@ func fakeKubelet(t *testing.T, client kubernetes.Interface, ns, node, ip string)
 			case <-deps.ResultChan():
 			case <-pods.ResultChan():
 			}
-			if err := k.reconcile(ctx); err != nil && ctx.Err() == nil {
+			// A conflict is a Pod changed since it was listed: the event of
+			// that change comes next.
+			if err := k.reconcile(ctx); err != nil && ctx.Err() == nil && !apierrors.IsConflict(err) {
 				t.Errorf("fake kubelet: %v", err)
 			}
 		}
@@ -68,7 +72,7 @@ func (k kubelet) reconcile(ctx context.Context) error {
 			want = int(*d.Spec.Replicas)
 		}
 		for i := want; i < len(pods.Items); i++ {
-			if err := k.client.CoreV1().Pods(k.ns).Delete(ctx, pods.Items[i].Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+			if err := k.delete(ctx, pods.Items[i].Name); err != nil {
 				return err
 			}
 		}
@@ -92,11 +96,16 @@ func (k kubelet) run(ctx context.Context) error {
 		return err
 	}
 	for _, p := range pods.Items {
-		if p.Status.Phase == corev1.PodRunning {
+		switch {
+		case p.DeletionTimestamp != nil:
+			if err := k.delete(ctx, p.Name); err != nil {
+				return err
+			}
+			continue
+		case p.Status.Phase == corev1.PodRunning:
 			continue
 		}
-		p.Spec.NodeName = k.nodeFor(&p)
-		bound, err := k.client.CoreV1().Pods(k.ns).Update(ctx, &p, metav1.UpdateOptions{})
+		bound, err := k.bind(ctx, &p)
 		if err != nil {
 			return err
 		}
@@ -107,6 +116,35 @@ func (k kubelet) run(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// delete removes a Pod at once, as a kubelet confirms a Pod stopped.
+func (k kubelet) delete(ctx context.Context, name string) error {
+	zero := int64(0)
+	err := k.client.CoreV1().Pods(k.ns).Delete(ctx, name, metav1.DeleteOptions{GracePeriodSeconds: &zero})
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	return err
+}
+
+// bind schedules the Pod onto its node, as the scheduler does.
+func (k kubelet) bind(ctx context.Context, p *corev1.Pod) (*corev1.Pod, error) {
+	if p.Spec.NodeName != "" {
+		return p, nil
+	}
+	node := k.nodeFor(p)
+	binding := &corev1.Binding{ObjectMeta: metav1.ObjectMeta{Name: p.Name, Namespace: k.ns}, Target: corev1.ObjectReference{Kind: "Node", Name: node}}
+	if err := k.client.CoreV1().Pods(k.ns).Bind(ctx, binding, metav1.CreateOptions{}); err != nil {
+		return nil, err
+	}
+	bound, err := k.client.CoreV1().Pods(k.ns).Get(ctx, p.Name, metav1.GetOptions{})
+	if err != nil || bound.Spec.NodeName != "" {
+		return bound, err
+	}
+	// The fake clientset records a binding without binding the Pod.
+	bound.Spec.NodeName = node
+	return k.client.CoreV1().Pods(k.ns).Update(ctx, bound, metav1.UpdateOptions{})
 }
 
 func (k kubelet) nodeFor(p *corev1.Pod) string {
