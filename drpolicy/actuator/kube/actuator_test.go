@@ -26,6 +26,7 @@ import (
 
 	"github.com/inferxds/inferxds/drpolicy/dr"
 	"github.com/inferxds/inferxds/topology"
+	kubetopo "github.com/inferxds/inferxds/topology/kube"
 )
 
 const ns = "models"
@@ -186,7 +187,7 @@ func TestCreateColdStandbyIsADeploymentAtZeroReplicasInItsZone(t *testing.T) {
 		t.Errorf("container env %v, want %s=warm", env, TierEnv)
 	}
 	term := tmpl.Spec.Affinity.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms[0]
-	if e := term.MatchExpressions[0]; e.Key != ZoneLabel || e.Values[0] != "az-1" {
+	if e := term.MatchExpressions[0]; e.Key != kubetopo.ZoneLabel || e.Values[0] != "az-1" {
 		t.Errorf("node affinity %+v, want zone az-1", e)
 	}
 	replayChangesNothing(t, act, c, coldCreate, got)
@@ -306,8 +307,8 @@ func TestEmergencyInstanceIsAPodOnThePlacedNodeWithItsGPUs(t *testing.T) {
 	}
 	res := pod.Spec.Containers[0].Resources
 	two := resource.MustParse("2")
-	if !res.Requests[GPUResource].Equal(two) || !res.Limits[GPUResource].Equal(two) {
-		t.Errorf("resources %+v, want 2 %s requested and limited", res, GPUResource)
+	if !res.Requests[kubetopo.GPUResource].Equal(two) || !res.Limits[kubetopo.GPUResource].Equal(two) {
+		t.Errorf("resources %+v, want 2 %s requested and limited", res, kubetopo.GPUResource)
 	}
 	replayChangesNothing(t, act, c, emergency, got)
 }

@@ -1,28 +1,30 @@
 package kube
 
-// Labels are the label keys the actuator writes on the workloads it
-// manages; the Kubernetes fleet source reads the same keys.
+import kubetopo "github.com/inferxds/inferxds/topology/kube"
+
+// DefaultInstanceLabel is the label tying a Pod to the instance the
+// actuator made it for.
+const DefaultInstanceLabel = "inferxds.io/instance"
+
+// Labels are the label keys the actuator writes: the Kubernetes fleet
+// source's model, tier and role keys, which it reads, and the instance key.
 type Labels struct {
-	Model    string
-	Tier     string
-	Role     string
+	kubetopo.Labels
 	Instance string
 }
 
 // DefaultLabels are the inferxds.io/ keys.
 func DefaultLabels() Labels {
-	return Labels{
-		Model:    "inferxds.io/model",
-		Tier:     "inferxds.io/tier",
-		Role:     "inferxds.io/role",
-		Instance: "inferxds.io/instance",
-	}
+	return Labels{Labels: kubetopo.DefaultLabels(), Instance: DefaultInstanceLabel}
 }
 
 // orDefault fills each empty key with its default.
 func (l Labels) orDefault() Labels {
 	d := DefaultLabels()
-	return Labels{Model: or(l.Model, d.Model), Tier: or(l.Tier, d.Tier), Role: or(l.Role, d.Role), Instance: or(l.Instance, d.Instance)}
+	return Labels{
+		Labels:   kubetopo.Labels{Model: or(l.Model, d.Model), Tier: or(l.Tier, d.Tier), Role: or(l.Role, d.Role)},
+		Instance: or(l.Instance, d.Instance),
+	}
 }
 
 func or(a, b string) string {

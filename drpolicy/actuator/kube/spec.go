@@ -13,20 +13,13 @@ import (
 
 	"github.com/inferxds/inferxds/drpolicy/dr"
 	"github.com/inferxds/inferxds/topology"
+	kubetopo "github.com/inferxds/inferxds/topology/kube"
 )
 
-// Names the actuator writes beside the label keys.
-const (
-	// GPUResource is the extended resource a placement's GPUs are requested as.
-	GPUResource corev1.ResourceName = "nvidia.com/gpu"
-	// ZoneLabel is the well-known Node label a placement without a node
-	// pins the zone with.
-	ZoneLabel = "topology.kubernetes.io/zone"
-	// TierEnv tells a created instance's containers the tier they start
-	// at: "warm" starts the model server asleep (vLLM sleep mode, modelsim
-	// --start-asleep), "hot" serving.
-	TierEnv = "INFERXDS_TIER"
-)
+// TierEnv tells a created instance's containers the tier they start at:
+// "warm" starts the model server asleep (vLLM sleep mode, modelsim
+// --start-asleep), "hot" serving.
+const TierEnv = "INFERXDS_TIER"
 
 // createdRole is the role a created instance has, as the planner counts it.
 func createdRole(a dr.Action) topology.Role {
@@ -46,7 +39,9 @@ func startTier(t topology.Tier) topology.Tier {
 }
 
 func (l Labels) instance(a dr.Action, tier topology.Tier) map[string]string {
-	return map[string]string{l.Model: a.Model, l.Instance: a.Instance, l.Tier: string(tier), l.Role: string(createdRole(a))}
+	labels := l.For(a.Model, tier, createdRole(a))
+	labels[l.Instance] = a.Instance
+	return labels
 }
 
 // podTemplate makes the model's template the instance's: its labels, the
@@ -83,7 +78,7 @@ func pinPlacement(spec *corev1ac.PodSpecApplyConfiguration, a dr.Action) {
 			corev1ac.NodeSelectorRequirement().WithKey("metadata.name").WithOperator(corev1.NodeSelectorOpIn).WithValues(a.Node))
 	case a.Zone != "":
 		term = corev1ac.NodeSelectorTerm().WithMatchExpressions(
-			corev1ac.NodeSelectorRequirement().WithKey(ZoneLabel).WithOperator(corev1.NodeSelectorOpIn).WithValues(a.Zone))
+			corev1ac.NodeSelectorRequirement().WithKey(kubetopo.ZoneLabel).WithOperator(corev1.NodeSelectorOpIn).WithValues(a.Zone))
 	default:
 		return
 	}
@@ -101,8 +96,8 @@ func requestGPUs(c *corev1ac.ContainerApplyConfiguration, n int) {
 		c.Resources = corev1ac.ResourceRequirements()
 	}
 	q := resource.MustParse(strconv.Itoa(n))
-	c.Resources.WithRequests(withResource(c.Resources.Requests, GPUResource, q))
-	c.Resources.WithLimits(withResource(c.Resources.Limits, GPUResource, q))
+	c.Resources.WithRequests(withResource(c.Resources.Requests, kubetopo.GPUResource, q))
+	c.Resources.WithLimits(withResource(c.Resources.Limits, kubetopo.GPUResource, q))
 }
 
 func withResource(list *corev1.ResourceList, name corev1.ResourceName, q resource.Quantity) corev1.ResourceList {

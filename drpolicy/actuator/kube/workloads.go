@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
-	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -19,6 +18,7 @@ import (
 	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
 
 	"github.com/inferxds/inferxds/topology"
+	kubetopo "github.com/inferxds/inferxds/topology/kube"
 )
 
 type deploymentAC = appsv1ac.DeploymentApplyConfiguration
@@ -103,11 +103,11 @@ func (a *Actuator) podsOf(ctx context.Context, instance string) ([]corev1.Pod, e
 type podRef struct{ ns, name string }
 
 // podRefs are the Pods an instance name may name: the Pod of that name in
-// the actuator's namespace, and the source's "<pod>.<namespace>".
+// the actuator's namespace, and the Kubernetes source's "<pod>.<namespace>".
 func podRefs(ns, instance string) []podRef {
 	refs := []podRef{{ns, instance}}
-	if i := strings.LastIndexByte(instance, '.'); i > 0 && i < len(instance)-1 {
-		refs = append(refs, podRef{instance[i+1:], instance[:i]})
+	if podNS, pod, ok := kubetopo.PodOf(instance); ok {
+		refs = append(refs, podRef{podNS, pod})
 	}
 	return refs
 }
