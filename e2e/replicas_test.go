@@ -10,7 +10,6 @@ import (
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"github.com/google/go-cmp/cmp"
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
@@ -35,10 +34,7 @@ func TestReplicasServeTheSameVersionsAndHandOverTheLease(t *testing.T) {
 	env := kubeenv.Start(t)
 	t.Setenv("KUBECONFIG", env.Kubeconfig)
 	client := kubernetes.NewForConfigOrDie(env.Config)
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: replicaNamespace}}
-	if _, err := client.CoreV1().Namespaces().Create(context.Background(), ns, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	createNamespace(t, client, replicaNamespace)
 	llama := startModelSim(t, "llama-a", "llama-2-7b")
 	mistral := startModelSim(t, "mistral-a", "mistral-7b")
 	fleet := fleetOf(llama.grpcInstance(t), mistral.grpcInstance(t))

@@ -20,10 +20,10 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/fake"
 
+	"github.com/inferxds/inferxds/drpolicy/actuator/kube/kubetest"
 	"github.com/inferxds/inferxds/drpolicy/dr"
 	"github.com/inferxds/inferxds/topology"
 	kubetopo "github.com/inferxds/inferxds/topology/kube"
@@ -76,7 +76,7 @@ spec:
     - name: http
       containerPort: %d
 `, port))
-	fakeKubelet(t, client, ns, "gpu-node-1", "127.0.0.1")
+	kubetest.StartKubelet(t, client, ns, "gpu-node-1", "127.0.0.1")
 	act, err := New(Config{Client: client, Namespace: ns, Templates: Templates{Dir: dir}, PollInterval: 10 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
@@ -120,46 +120,18 @@ func podOf(t *testing.T, c kubernetes.Interface, instance string) *corev1.Pod {
 	return &pods.Items[0]
 }
 
-// snapshot is every Deployment and Pod of the namespace, to show a replay
-// changed nothing.
-func snapshot(t *testing.T, c kubernetes.Interface) ([]appsv1.Deployment, []corev1.Pod) {
-	t.Helper()
-	d, err := c.AppsV1().Deployments(ns).List(context.Background(), metav1.ListOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := c.CoreV1().Pods(ns).List(context.Background(), metav1.ListOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return d.Items, p.Items
-}
-
-// waitNoPod waits until the fake kubelet removed the instance's Pods.
-func waitNoPod(t *testing.T, c kubernetes.Interface, instance string) {
-	t.Helper()
-	err := wait.PollUntilContextTimeout(context.Background(), 10*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
-		pods, err := c.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: DefaultLabels().Instance + "=" + instance})
-		return err == nil && len(pods.Items) == 0, err
-	})
-	if err != nil {
-		t.Fatalf("pods of %s still there: %v", instance, err)
-	}
-}
-
 func replayChangesNothing(t *testing.T, act *Actuator, c kubernetes.Interface, a dr.Action, first topology.Instance) {
 	t.Helper()
-	deps, pods := snapshot(t, c)
-	if again := do(t, act, a); !cmp.Equal(again, first) {
-		t.Errorf("replayed %s answered differently (-first +replay):\n%s", a.Kind, cmp.Diff(first, again))
-	}
-	deps2, pods2 := snapshot(t, c)
-	if d := cmp.Diff(deps, deps2); d != "" {
-		t.Errorf("replayed %s changed Deployments (-before +after):\n%s", a.Kind, d)
-	}
-	if d := cmp.Diff(pods, pods2); d != "" {
-		t.Errorf("replayed %s changed Pods (-before +after):\n%s", a.Kind, d)
-	}
+	kubetest.Unchanged(t, c, ns, "replayed "+string(a.Kind), func() {
+		if again := do(t, act, a); !cmp.Equal(again, first) {
+			t.Errorf("replayed %s answered differently (-first +replay):\n%s", a.Kind, cmp.Diff(first, again))
+		}
+	})
+}
+
+func waitNoPod(t *testing.T, c kubernetes.Interface, instance string) {
+	t.Helper()
+	kubetest.WaitNoPod(t, c, ns, DefaultInstanceLabel+"="+instance)
 }
 
 var coldCreate = dr.Action{Kind: dr.ActionCreate, Model: "llama", Instance: "llama-cold-1", Zone: "az-1", Tier: topology.TierCold}

@@ -1,23 +1,31 @@
-package kube
+// Package kubetest plays, for tests of what writes to Kubernetes, the
+// parts a test API server runs without: the Deployment controller, the
+// scheduler and the kubelet. It works against client-go's fake clientset
+// and a real API server alike, and owns nothing else.
+package kubetest
 
 import (
 	"context"
 	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	appsv1 "k8s.io/api/apps/v1"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 )
 
-// fakeKubelet plays the parts a test API server lacks: the Deployment
+// StartKubelet plays the parts a test API server lacks: the Deployment
 // controller (a Deployment's replica gets a Pod, a Deployment scaled to 0
 // loses it), the scheduler and the kubelet (a Pod runs on the node its
 // affinity names, else node, at ip; a deleted Pod goes at once). It reacts
-// to watch events only, and works against the fake clientset and a real
-// API server alike.
-func fakeKubelet(t *testing.T, client kubernetes.Interface, ns, node, ip string) {
+// to watch events in namespace ns only, until the test ends.
+func StartKubelet(t testing.TB, client kubernetes.Interface, ns, node, ip string) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	t.Cleanup(func() { cancel(); <-done })
@@ -44,7 +52,7 @@ func fakeKubelet(t *testing.T, client kubernetes.Interface, ns, node, ip string)
 			// A conflict is a Pod changed since it was listed: the event of
 			// that change comes next.
 			if err := k.reconcile(ctx); err != nil && ctx.Err() == nil && !apierrors.IsConflict(err) {
-				t.Errorf("fake kubelet: %v", err)
+				t.Errorf("kubetest kubelet: %v", err)
 			}
 		}
 	}()
@@ -158,4 +166,45 @@ func (k kubelet) nodeFor(p *corev1.Pod) string {
 		}
 	}
 	return k.node
+}
+
+// Workloads lists the Deployments and Pods of ns.
+func Workloads(t testing.TB, client kubernetes.Interface, ns string) ([]appsv1.Deployment, []corev1.Pod) {
+	t.Helper()
+	d, err := client.AppsV1().Deployments(ns).List(context.Background(), metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := client.CoreV1().Pods(ns).List(context.Background(), metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d.Items, p.Items
+}
+
+// Unchanged fails the test when do changes a Deployment or Pod of ns: any
+// field, its resourceVersion included.
+func Unchanged(t testing.TB, client kubernetes.Interface, ns, what string, do func()) {
+	t.Helper()
+	deps, pods := Workloads(t, client, ns)
+	do()
+	deps2, pods2 := Workloads(t, client, ns)
+	if d := cmp.Diff(deps, deps2); d != "" {
+		t.Errorf("%s changed Deployments (-before +after):\n%s", what, d)
+	}
+	if d := cmp.Diff(pods, pods2); d != "" {
+		t.Errorf("%s changed Pods (-before +after):\n%s", what, d)
+	}
+}
+
+// WaitNoPod waits until no Pod of ns matches selector.
+func WaitNoPod(t testing.TB, client kubernetes.Interface, ns, selector string) {
+	t.Helper()
+	err := wait.PollUntilContextTimeout(context.Background(), 10*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
+		pods, err := client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: selector})
+		return err == nil && len(pods.Items) == 0, err
+	})
+	if err != nil {
+		t.Fatalf("pods %s still there: %v", selector, err)
+	}
 }
