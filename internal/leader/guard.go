@@ -12,12 +12,24 @@ import (
 var ErrNotLeading = errors.New("not the leader: only the Lease holder actuates")
 
 // Guard returns act bounded by leadership: an action starts only while
-// this replica leads and is cancelled the moment the lease is lost.
-func (e *Elector) Guard(act dr.Actuator) dr.Actuator { return guarded{e: e, act: act} }
+// this replica leads and is cancelled the moment the lease is lost. An act
+// that reports failures still does.
+func (e *Elector) Guard(act dr.Actuator) dr.Actuator {
+	g := guarded{e: e, act: act}
+	if r, ok := act.(dr.FailureReporter); ok {
+		return guardedReporter{guarded: g, FailureReporter: r}
+	}
+	return g
+}
 
 type guarded struct {
 	e   *Elector
 	act dr.Actuator
+}
+
+type guardedReporter struct {
+	guarded
+	dr.FailureReporter
 }
 
 func (g guarded) Do(ctx context.Context, a dr.Action) (topology.Instance, error) {

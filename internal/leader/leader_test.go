@@ -224,3 +224,22 @@ func TestLosingTheLeaseCancelsActuationAtOnce(t *testing.T) {
 	failing.Store(false)
 	waitLeader(t, r) // and it takes part again once the API answers
 }
+
+type reportingActuator struct {
+	countingActuator
+	failures chan dr.Failure
+}
+
+func (r *reportingActuator) Failures() <-chan dr.Failure { return r.failures }
+
+func TestAGuardedActuatorStillReportsFailures(t *testing.T) {
+	r := start(t, fake.NewClientset(), "replica-a")
+	act := &reportingActuator{failures: make(chan dr.Failure)}
+	reporter, ok := r.elector.Guard(act).(dr.FailureReporter)
+	if !ok || reporter.Failures() != act.Failures() {
+		t.Fatal("the guarded actuator does not hand on the actuator's failures")
+	}
+	if _, ok := r.elector.Guard(&countingActuator{}).(dr.FailureReporter); ok {
+		t.Error("an actuator that reports no failures became a FailureReporter when guarded")
+	}
+}
