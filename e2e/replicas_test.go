@@ -32,13 +32,12 @@ const (
 // takes the lease once it expires.
 func TestReplicasServeTheSameVersionsAndHandOverTheLease(t *testing.T) {
 	env := kubeenv.Start(t)
-	t.Setenv("KUBECONFIG", env.Kubeconfig)
 	client := kubernetes.NewForConfigOrDie(env.Config)
 	createNamespace(t, client, replicaNamespace)
 	llama := startModelSim(t, "llama-a", "llama-2-7b")
 	mistral := startModelSim(t, "mistral-a", "mistral-7b")
 	fleet := fleetOf(llama.grpcInstance(t), mistral.grpcInstance(t))
-	flags := []string{"--leader-elect", "--lease-namespace", replicaNamespace, "--lease-duration", replicaLease.String()}
+	flags := []string{"--kubeconfig", env.Kubeconfig, "--leader-elect", "--lease-namespace", replicaNamespace, "--lease-duration", replicaLease.String()}
 	a := startControlPlane(t, twoModelPolicy, fleet, flags...)
 	b := startControlPlane(t, twoModelPolicy, fleet, flags...)
 

@@ -44,6 +44,8 @@ type config struct {
 	drConfig       `mapstructure:",squash"`
 	kubeConfig     `mapstructure:",squash"`
 	leaderConfig   `mapstructure:",squash"`
+
+	kubeActuatorConfig `mapstructure:",squash"`
 }
 
 // setting ties a flag to its key in the config file.
@@ -68,7 +70,7 @@ var settings = append([]setting{
 	{"log-level", "logLevel"},
 	{"log-format", "logFormat"},
 	{"pprof", "pprof"},
-}, append(append(append(securitySettings, drSettings...), kubeSettings...), leaderSettings...)...)
+}, append(append(append(securitySettings, drSettings...), kubeSettings...), append(leaderSettings, kubeActuatorSettings...)...)...)
 
 const (
 	envPrefix  = "INFERXDS_"

@@ -1,16 +1,19 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/pflag"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/inferxds/inferxds/internal/hub"
 	"github.com/inferxds/inferxds/internal/leader"
+	"github.com/inferxds/inferxds/topology/kube"
 )
 
 // leaderConfig are serve's settings for running as one of several
@@ -31,29 +34,31 @@ var leaderSettings = []setting{
 }
 
 func addLeaderFlags(f *pflag.FlagSet) {
-	f.Bool("leader-elect", false, "run as one of several replicas: only the holder of a coordination.k8s.io Lease carries out DR actions, and it publishes the DR state in the ConfigMap "+leader.DefaultStateConfigMap+" that every replica serves")
+	f.Bool("leader-elect", false, "run as one of several replicas: only the holder of a coordination.k8s.io Lease carries out DR actions, and it publishes the DR state in the ConfigMap "+leader.DefaultStateConfigMap+" that every replica serves (API server: --kubeconfig, else in-cluster)")
 	f.String("lease-name", "", "name of the Lease (default "+leader.DefaultLeaseName+")")
-	f.String("lease-namespace", "", "namespace of the Lease and the DR state ConfigMap (default: the kubeconfig's namespace, or the Pod's in a cluster)")
+	f.String("lease-namespace", "", "namespace of the Lease and the DR state ConfigMap (default: the Pod's, in a cluster)")
 	f.Duration("lease-duration", 0, fmt.Sprintf("how long a lease not renewed holds off the other replicas: the longest hand-over after a crash (default %v)", leader.DefaultLeaseDuration))
 }
 
-// newElector is the replica's election, nil without --leader-elect. It
-// reaches the API server through $KUBECONFIG, else the in-cluster service
-// account.
-func (c leaderConfig) newElector(h *hub.Hub, logger *slog.Logger) (*leader.Elector, error) {
+// serviceAccountNamespace is where a Pod finds its own namespace.
+const serviceAccountNamespace = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
+
+// newElector is the replica's election, nil without --leader-elect.
+func (c config) newElector(h *hub.Hub, logger *slog.Logger) (*leader.Elector, error) {
 	if !c.LeaderElect {
 		return nil, nil
 	}
-	kubeconfig := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(clientcmd.NewDefaultClientConfigLoadingRules(), &clientcmd.ConfigOverrides{})
-	rest, err := kubeconfig.ClientConfig()
+	rest, err := kube.RESTConfig(c.Kubeconfig)
 	if err != nil {
-		return nil, fmt.Errorf("--leader-elect: Kubernetes API config ($KUBECONFIG, or in a cluster the service account): %w", err)
+		return nil, fmt.Errorf("--leader-elect: %w", err)
 	}
 	ns := c.LeaseNamespace
 	if ns == "" {
-		if ns, _, err = kubeconfig.Namespace(); err != nil {
-			return nil, fmt.Errorf("--leader-elect: no --lease-namespace, and the kubeconfig names none: %w", err)
+		data, err := os.ReadFile(serviceAccountNamespace)
+		if err != nil {
+			return nil, errors.New("--leader-elect: give --lease-namespace outside a cluster")
 		}
+		ns = strings.TrimSpace(string(data))
 	}
 	client, err := kubernetes.NewForConfig(rest)
 	if err != nil {

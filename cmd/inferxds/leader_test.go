@@ -22,13 +22,23 @@ func TestLeaderFlagsAndFileKeys(t *testing.T) {
 }
 
 func TestLeaderElectWithoutAnAPIServerSaysWhereItLooked(t *testing.T) {
-	t.Setenv("KUBECONFIG", filepath.Join(t.TempDir(), "missing"))
-	t.Setenv("KUBERNETES_SERVICE_HOST", "")
-	_, err := leaderConfig{LeaderElect: true}.newElector(hub.New(nil), slog.New(slog.DiscardHandler))
-	if err == nil || !strings.Contains(err.Error(), "--leader-elect: Kubernetes API config") {
-		t.Fatalf("error %v, want it to name --leader-elect and where the API config comes from", err)
+	missing := filepath.Join(t.TempDir(), "missing")
+	cfg := config{leaderConfig: leaderConfig{LeaderElect: true}, kubeConfig: kubeConfig{Kubeconfig: missing}}
+	_, err := cfg.newElector(hub.New(nil), slog.New(slog.DiscardHandler))
+	if err == nil || !strings.Contains(err.Error(), "--leader-elect: kubeconfig "+missing) {
+		t.Fatalf("error %v, want it to name --leader-elect and the kubeconfig", err)
 	}
-	if e, err := (leaderConfig{}).newElector(hub.New(nil), nil); e != nil || err != nil {
+	if e, err := (config{}).newElector(hub.New(nil), nil); e != nil || err != nil {
 		t.Fatalf("without --leader-elect: %v, %v; want no election", e, err)
+	}
+}
+
+func TestKubeActuatorNeedsANamespace(t *testing.T) {
+	cfg, err := serveConfig(t, "", "--dr", "--actuator", "kube")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cfg.newKubeActuator(); err == nil || !strings.Contains(err.Error(), "--actuator kube: give --actuator-namespace") {
+		t.Fatalf("error %v, want it to ask for --actuator-namespace", err)
 	}
 }

@@ -71,6 +71,7 @@ func newServeCommand() *cobra.Command {
 	addDRFlags(f)
 	addKubeFlags(f)
 	addLeaderFlags(f)
+	addKubeActuatorFlags(f)
 	addConfigFlag(f)
 	return cmd
 }
