@@ -34,7 +34,7 @@ import (
 
 // Defaults.
 const (
-	DefaultLeaseName      = "inferxds"
+	DefaultLeaseName      = "inferxds-leader"
 	DefaultStateConfigMap = "inferxds-dr-state"
 	DefaultLeaseDuration  = 15 * time.Second
 )

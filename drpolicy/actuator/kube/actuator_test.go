@@ -333,14 +333,14 @@ func TestStateOnlyActionsAreRefused(t *testing.T) {
 }
 
 // userStandby declares what a user's manifests make: a Deployment
-// "vllm-standby", its ReplicaSet and a running warm Pod listening on port,
+// "vllm-standby", its ReplicaSet's running warm Pod listening on port,
 // and returns the instance name the Kubernetes source gives the Pod.
 func userStandby(t *testing.T, c kubernetes.Interface, port int) string {
 	t.Helper()
 	ctx := context.Background()
 	sel := map[string]string{"app": "vllm-standby"}
 	one := int32(1)
-	d, err := c.AppsV1().Deployments(ns).Create(ctx, &appsv1.Deployment{
+	_, err := c.AppsV1().Deployments(ns).Create(ctx, &appsv1.Deployment{
 		ObjectMeta: metav1.ObjectMeta{Name: "vllm-standby", Namespace: ns},
 		Spec: appsv1.DeploymentSpec{Replicas: &one, Selector: &metav1.LabelSelector{MatchLabels: sel},
 			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: sel},
@@ -353,14 +353,10 @@ func userStandby(t *testing.T, c kubernetes.Interface, port int) string {
 		yes := true
 		return []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: kind, Name: name, UID: uid, Controller: &yes}}
 	}
-	rs, err := c.AppsV1().ReplicaSets(ns).Create(ctx, &appsv1.ReplicaSet{ObjectMeta: metav1.ObjectMeta{
-		Name: "vllm-standby-5d4f", Namespace: ns, OwnerReferences: controller("Deployment", d.Name, d.UID)}}, metav1.CreateOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
 	pod, err := c.CoreV1().Pods(ns).Create(ctx, &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Name: "vllm-standby-5d4f-x7k2p", Namespace: ns, OwnerReferences: controller("ReplicaSet", rs.Name, rs.UID),
-			Labels: map[string]string{"app": "vllm-standby", "inferxds.io/model": "llama", "inferxds.io/tier": "warm", "inferxds.io/role": "standby"}},
+		ObjectMeta: metav1.ObjectMeta{Name: "vllm-standby-5d4f-x7k2p", Namespace: ns, OwnerReferences: controller("ReplicaSet", "vllm-standby-5d4f", "rs-uid"),
+			Labels: map[string]string{"app": "vllm-standby", appsv1.DefaultDeploymentUniqueLabelKey: "5d4f",
+				"inferxds.io/model": "llama", "inferxds.io/tier": "warm", "inferxds.io/role": "standby"}},
 		Spec: corev1.PodSpec{NodeName: "gpu-node-1", Containers: []corev1.Container{{Name: "vllm", Image: "vllm:0.11",
 			Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: int32(port)}}}}},
 	}, metav1.CreateOptions{})
@@ -375,7 +371,8 @@ func userStandby(t *testing.T, c kubernetes.Interface, port int) string {
 }
 
 // Instances the Kubernetes source lists are named "<pod>.<namespace>";
-// their Pod is woken and their Deployment scaled through its ReplicaSet.
+// their Pod is woken and their Deployment, named by the Pod's ReplicaSet,
+// scaled.
 func TestInstancesTheSourceNamesAreFoundThroughTheirPod(t *testing.T) {
 	server := newModelServer(t)
 	act, c := setup(t, 8000)

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -49,23 +50,26 @@ func (a *Actuator) deploymentOf(ctx context.Context, instance string) (*appsv1.D
 	return a.ownerDeployment(ctx, &pods[0])
 }
 
-// ownerDeployment is the Deployment controlling the Pod's ReplicaSet, or
-// nil.
+// ownerDeployment is the Deployment whose ReplicaSet controls the Pod, or
+// nil. The ReplicaSet is named "<deployment>-<pod-template-hash>"; naming
+// the Deployment from it spares reading ReplicaSets, which the control
+// plane's role does not allow, and the Deployment must select the Pod.
 func (a *Actuator) ownerDeployment(ctx context.Context, pod *corev1.Pod) (*appsv1.Deployment, error) {
 	owner := metav1.GetControllerOf(pod)
 	if owner == nil || owner.Kind != "ReplicaSet" {
 		return nil, nil
 	}
-	rs, err := a.client.AppsV1().ReplicaSets(pod.Namespace).Get(ctx, owner.Name, metav1.GetOptions{})
-	if err != nil {
-		return nil, ignoreNotFound(err)
-	}
-	if owner = metav1.GetControllerOf(rs); owner == nil || owner.Kind != "Deployment" {
+	name, ok := strings.CutSuffix(owner.Name, "-"+pod.Labels[appsv1.DefaultDeploymentUniqueLabelKey])
+	if !ok {
 		return nil, nil
 	}
-	d, err := a.client.AppsV1().Deployments(pod.Namespace).Get(ctx, owner.Name, metav1.GetOptions{})
+	d, err := a.client.AppsV1().Deployments(pod.Namespace).Get(ctx, name, metav1.GetOptions{})
 	if err != nil {
 		return nil, ignoreNotFound(err)
+	}
+	sel, err := metav1.LabelSelectorAsSelector(d.Spec.Selector)
+	if err != nil || !sel.Matches(labels.Set(pod.Labels)) {
+		return nil, nil
 	}
 	return d, nil
 }
