@@ -2,7 +2,10 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -13,8 +16,10 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/inferxds/inferxds/drpolicy/dr"
 	"github.com/inferxds/inferxds/e2e/kubeenv"
 	"github.com/inferxds/inferxds/internal/leader"
+	"github.com/inferxds/inferxds/topology"
 )
 
 const (
@@ -126,4 +131,92 @@ func leaseHolder(t *testing.T, client kubernetes.Interface) string {
 		return ""
 	}
 	return *lease.Spec.HolderIdentity
+}
+
+// TestReplicasServeTheLeadersDRState runs two control planes with --dr and
+// --leader-elect against a real API server. When a primary dies, only the
+// leader decides (the other's incident log holds only the leader's
+// incident), and both serve the endpoints the leader's DR state gives, at
+// the same version. After the leader is killed, the other leads from the
+// state published last: its proxies are sent nothing and no incident is
+// opened again.
+func TestReplicasServeTheLeadersDRState(t *testing.T) {
+	env := kubeenv.Start(t)
+	client := kubernetes.NewForConfigOrDie(env.Config)
+	createNamespace(t, client, replicaNamespace)
+	primary := startModelSim(t, "llama-a", "llama-2-7b")
+	standby := startModelSim(t, "llama-b", "llama-2-7b")
+	fleet := failoverFleet(primary.httpInstance(t), standby.httpInstance(t), topology.HealthServing)
+	incidentLogs := map[*controlPlane]string{}
+	start := func() *controlPlane {
+		log := filepath.Join(t.TempDir(), "incidents.jsonl")
+		cp := startControlPlane(t, llamaPolicy(""), fleet, "--kubeconfig", env.Kubeconfig, "--leader-elect",
+			"--lease-namespace", replicaNamespace, "--lease-duration", replicaLease.String(),
+			"--dr", "--probe-interval", "200ms", "--incident-log", log)
+		incidentLogs[cp] = log
+		return cp
+	}
+	a, b := start(), start()
+	leading, following := whoLeads(t, a, b)
+	clients := map[*controlPlane]*deltaClient{}
+	for _, cp := range []*controlPlane{leading, following} {
+		clients[cp] = dialDelta(t, cp, "proxy-1", "az-1")
+		deltaVersions(t, clients[cp], nil)
+	}
+
+	primary.proc.kill(t)
+	killed := time.Now()
+	versions := map[*controlPlane]string{}
+	for cp, d := range clients {
+		resp := d.next(t, hangGuard)
+		d.ack(t, resp)
+		if names := resourceNames(resp); len(names) != 1 || names[0] != "llama-2-7b" {
+			t.Fatalf("after the primary died got %s %v; want the llama-2-7b endpoints", resp.GetTypeUrl(), names)
+		}
+		versions[cp] = resp.GetResources()[0].GetVersion()
+	}
+	report(t, "primary killed -> both replicas pushed the leader's endpoints: %v", time.Since(killed).Round(time.Millisecond))
+	if versions[leading] != versions[following] {
+		t.Errorf("the replicas serve different endpoints: leader version %s, other %s", versions[leading], versions[following])
+	}
+	incident := onlyIncident(t, readIncidents(t, incidentLogs[leading]))
+	if incident.Instance != "llama-a" || incident.Replacement != "llama-b" || incident.RestoredAt.IsZero() {
+		t.Errorf("leader's incident %+v: want llama-a replaced by llama-b, restored", incident)
+	}
+
+	leading.proc.kill(t)
+	waitForLog(t, following, "continued=true")
+	clients[following].expectQuiet(t, time.Second)
+	// The other replica's log mirrors the state it served: the leader's
+	// incident, never one of its own.
+	if log := readIncidents(t, incidentLogs[following]); log != "" && onlyIncident(t, log).ID != incident.ID {
+		t.Errorf("the other replica opened its own incident beside the leader's %s:\n%s", incident.ID, log)
+	}
+}
+
+// readIncidents is what a control plane wrote to its --incident-log.
+func readIncidents(t *testing.T, path string) string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		t.Fatal(err)
+	}
+	return string(data)
+}
+
+// onlyIncident is the one incident of a log, at its last stage.
+func onlyIncident(t *testing.T, log string) dr.Incident {
+	t.Helper()
+	var last dr.Incident
+	for line := range strings.Lines(log) {
+		var inc dr.Incident
+		if err := json.Unmarshal([]byte(line), &inc); err != nil {
+			t.Fatalf("incident log line %q: %v", line, err)
+		}
+		if last.ID != "" && inc.ID != last.ID {
+			t.Fatalf("more than one incident:\n%s", log)
+		}
+		last = inc
+	}
+	return last
 }
