@@ -243,3 +243,30 @@ func TestAGuardedActuatorStillReportsFailures(t *testing.T) {
 		t.Error("an actuator that reports no failures became a FailureReporter when guarded")
 	}
 }
+
+// A replica that loses the lease goes back to serving the state the
+// leader wrote, not what it decided but could not publish.
+func TestALeaderThatLosesTheLeaseServesTheWrittenStateAgain(t *testing.T) {
+	client := fake.NewClientset()
+	var apiDown atomic.Bool
+	for _, resource := range []string{"leases", "configmaps"} {
+		client.PrependReactor("*", resource, func(a k8stesting.Action) (bool, runtime.Object, error) {
+			return apiDown.Load() && a.GetVerb() != "get" && a.GetVerb() != "list" && a.GetVerb() != "watch", nil, errors.New("API server unreachable")
+		})
+	}
+	r := start(t, client, "replica-a")
+	waitLeader(t, r)
+	written := incidentState("llama/llama-1/1")
+	r.hub.DR.Publish(written)
+	follower := start(t, client, "replica-b")
+	waitState(t, follower, written)
+
+	apiDown.Store(true)
+	unwritten := incidentState("llama/llama-1/1")
+	unwritten.Incidents[0].Replacement = "llama-warm-1"
+	r.hub.DR.Publish(unwritten)
+	changes, stop := r.elector.LeadingChanges()
+	defer stop()
+	waitUntil(t, "the lease to be lost", changes, func() bool { return !r.elector.Leading() })
+	waitState(t, r, written)
+}
