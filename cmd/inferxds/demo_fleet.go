@@ -1,0 +1,72 @@
+package main
+
+import (
+	"fmt"
+	"io/fs"
+	"net"
+	"os"
+	"path/filepath"
+
+	"sigs.k8s.io/yaml"
+
+	"github.com/inferxds/inferxds/deploy"
+	"github.com/inferxds/inferxds/topology"
+)
+
+// demoFleet is the embedded example fleet (three zones, az-3 the standby
+// zone, the standby tiers the example policy asks for) with every
+// instance on a free 127.0.0.1 port.
+func demoFleet() (*topology.Fleet, error) {
+	fleet, err := deploy.LoadExampleFleet()
+	if err != nil {
+		return nil, err
+	}
+	ports, err := freePorts(len(fleet.Instances))
+	if err != nil {
+		return nil, err
+	}
+	for i := range fleet.Instances {
+		fleet.Instances[i].Address, fleet.Instances[i].Port = "127.0.0.1", ports[i]
+	}
+	return fleet, nil
+}
+
+// freePorts returns n distinct ports free on 127.0.0.1 now, holding each
+// until all are picked so none is handed out twice.
+func freePorts(n int) ([]uint32, error) {
+	var ports []uint32
+	var held []net.Listener
+	defer func() {
+		for _, l := range held {
+			l.Close()
+		}
+	}()
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, fmt.Errorf("pick a free port: %w", err)
+		}
+		held = append(held, l)
+		ports = append(ports, uint32(l.Addr().(*net.TCPAddr).Port))
+	}
+	return ports, nil
+}
+
+// writeDemoInputs writes the example policy and fleet into dir, as a
+// user's policy directory and fleet file, and returns their paths.
+func writeDemoInputs(dir string, fleet *topology.Fleet) (policyDir, fleetFile string, err error) {
+	policyDir = filepath.Join(dir, "policy")
+	policy, err := fs.Sub(deploy.Examples, deploy.ExamplePolicyDir)
+	if err != nil {
+		return "", "", err
+	}
+	if err := os.CopyFS(policyDir, policy); err != nil {
+		return "", "", err
+	}
+	data, err := yaml.Marshal(fleet)
+	if err != nil {
+		return "", "", err
+	}
+	fleetFile = filepath.Join(dir, "fleet.yaml")
+	return policyDir, fleetFile, os.WriteFile(fleetFile, data, 0o644)
+}
