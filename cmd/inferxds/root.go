@@ -16,6 +16,12 @@ import (
 // only sets the exit status.
 var errReported = errors.New("failed")
 
+// exitStatus ends the process with this status; the command already told
+// the user why.
+type exitStatus int
+
+func (e exitStatus) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
+
 // run executes the command line and returns the process exit status. SIGINT
 // and SIGTERM cancel the command's context.
 func run(args []string, stdout, stderr io.Writer) int {
@@ -31,6 +37,10 @@ func execute(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	err := root.ExecuteContext(ctx)
 	if err == nil {
 		return 0
+	}
+	var status exitStatus
+	if errors.As(err, &status) {
+		return int(status)
 	}
 	if !errors.Is(err, errReported) {
 		fmt.Fprintln(stderr, "inferxds:", err)
@@ -55,6 +65,7 @@ func newRootCommand(stdout, stderr io.Writer) *cobra.Command {
 		newBootstrapCommand(),
 		newDumpCommand(),
 		newStatusCommand(),
+		newModelsimCommand(),
 	)
 	return root
 }

@@ -19,6 +19,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
+	"github.com/inferxds/inferxds/cmd/modelsim/app"
 	"github.com/inferxds/inferxds/cmd/modelsim/oip"
 	"github.com/inferxds/inferxds/cmd/modelsim/sim"
 )
@@ -186,8 +187,8 @@ func TestBinaryExitAfterCrashesWithStatus3(t *testing.T) {
 	if _, err := p.infer(t, "m1"); status.Code(err) != codes.Unavailable {
 		t.Errorf("request 2: %v, want UNAVAILABLE (connection dropped)", err)
 	}
-	if code := p.exitCode(t); code != exitCrashed {
-		t.Errorf("exit code = %d, want %d", code, exitCrashed)
+	if code := p.exitCode(t); code != app.ExitCrashed {
+		t.Errorf("exit code = %d, want %d", code, app.ExitCrashed)
 	}
 }
 
@@ -195,8 +196,8 @@ func TestBinaryReportsEveryBadFlag(t *testing.T) {
 	cmd := exec.Command(binary, "--fail-rate", "2", "--fail-grpc-code", "NOPE", "--latency", "-1s")
 	out, err := cmd.CombinedOutput()
 	var exitErr *exec.ExitError
-	if !errors.As(err, &exitErr) || exitErr.ExitCode() != exitBadFlags {
-		t.Fatalf("exit = %v, want status %d\n%s", err, exitBadFlags, out)
+	if !errors.As(err, &exitErr) || exitErr.ExitCode() != app.ExitBadFlags {
+		t.Fatalf("exit = %v, want status %d\n%s", err, app.ExitBadFlags, out)
 	}
 	for _, want := range []string{"instance id", "no model", "NOPE", "fail rate", "latency"} {
 		if !strings.Contains(string(out), want) {

@@ -30,6 +30,24 @@ type Config struct {
 	// ExitAfter, when positive, makes the instance answer this many inference
 	// requests and crash on the next one (see Server.Crashed).
 	ExitAfter int
+	// ColdLoadTime is how long the instance is "loading" after Start before
+	// it serves (or sleeps, with StartAsleep).
+	ColdLoadTime time.Duration
+	// WarmLoadTime is how long a wake-up from sleep takes.
+	WarmLoadTime time.Duration
+	// StartAsleep starts a warm standby: loaded into host memory, asleep
+	// until woken.
+	StartAsleep bool
+	// Checkpoint is the checkpoint the weights come from; nil when unknown.
+	Checkpoint *Checkpoint
+	// Corrupt starts the instance corrupted: inference answers wrongly.
+	Corrupt bool
+}
+
+// Checkpoint names the weights an instance serves and when they were saved.
+type Checkpoint struct {
+	ID   string    `json:"id"`
+	Time time.Time `json:"time"`
 }
 
 // ParseModels splits a comma-separated list of model names, dropping blanks.
@@ -63,6 +81,15 @@ func (c Config) Validate() error {
 	}
 	if c.ExitAfter < 0 {
 		errs = append(errs, fmt.Errorf("exit-after %d is negative", c.ExitAfter))
+	}
+	if c.ColdLoadTime < 0 {
+		errs = append(errs, fmt.Errorf("cold load time %v is negative", c.ColdLoadTime))
+	}
+	if c.WarmLoadTime < 0 {
+		errs = append(errs, fmt.Errorf("warm load time %v is negative", c.WarmLoadTime))
+	}
+	if c.Checkpoint != nil && (c.Checkpoint.ID == "" || c.Checkpoint.Time.IsZero()) {
+		errs = append(errs, errors.New("checkpoint needs both an id and a time"))
 	}
 	errs = append(errs, c.Failure.Validate())
 	return errors.Join(errs...)

@@ -26,11 +26,11 @@ func (o *oipService) ServerLive(context.Context, *oip.ServerLiveRequest) (*oip.S
 }
 
 func (o *oipService) ServerReady(context.Context, *oip.ServerReadyRequest) (*oip.ServerReadyResponse, error) {
-	return &oip.ServerReadyResponse{Ready: !o.s.Failure().Total()}, nil
+	return &oip.ServerReadyResponse{Ready: o.s.Status() == StatusServing}, nil
 }
 
 func (o *oipService) ModelReady(_ context.Context, req *oip.ModelReadyRequest) (*oip.ModelReadyResponse, error) {
-	return &oip.ModelReadyResponse{Ready: o.s.models[req.GetName()] && !o.s.Failure().Total()}, nil
+	return &oip.ModelReadyResponse{Ready: o.s.models[req.GetName()] && o.s.Status() == StatusServing}, nil
 }
 
 func (o *oipService) ModelMetadata(_ context.Context, req *oip.ModelMetadataRequest) (*oip.ModelMetadataResponse, error) {
@@ -51,13 +51,23 @@ func (o *oipService) ModelInfer(ctx context.Context, req *oip.ModelInferRequest)
 	return o.reply(req), nil
 }
 
-// reply echoes the inputs as outputs and names the instance.
+// reply echoes the inputs as outputs and names the instance; a corrupted
+// instance garbles them.
 func (o *oipService) reply(req *oip.ModelInferRequest) *oip.ModelInferResponse {
+	corrupt := o.s.Corrupted()
 	outputs := make([]*oip.ModelInferResponse_InferOutputTensor, 0, len(req.GetInputs()))
 	for _, in := range req.GetInputs() {
-		outputs = append(outputs, &oip.ModelInferResponse_InferOutputTensor{
+		out := &oip.ModelInferResponse_InferOutputTensor{
 			Name: in.GetName(), Datatype: in.GetDatatype(), Shape: in.GetShape(), Contents: in.GetContents(),
-		})
+		}
+		if corrupt {
+			out = garbledTensor(in)
+		}
+		outputs = append(outputs, out)
+	}
+	raw := req.GetRawInputContents()
+	if corrupt {
+		raw = garbledRaw(raw)
 	}
 	return &oip.ModelInferResponse{
 		ModelName:         req.GetModelName(),
@@ -65,7 +75,7 @@ func (o *oipService) reply(req *oip.ModelInferRequest) *oip.ModelInferResponse {
 		Id:                o.s.cfg.ID,
 		Parameters:        map[string]*oip.InferParameter{InstanceParameter: stringParameter(o.s.cfg.ID)},
 		Outputs:           outputs,
-		RawOutputContents: req.GetRawInputContents(),
+		RawOutputContents: raw,
 	}
 }
 
@@ -82,6 +92,8 @@ func grpcCode(err error) codes.Code {
 		return codes.NotFound
 	case errors.As(err, &injected):
 		return injected.failure.GRPCCode
+	case errors.As(err, new(notServingError)):
+		return codes.Unavailable
 	default:
 		return status.FromContextError(err).Code()
 	}

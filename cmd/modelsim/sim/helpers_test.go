@@ -106,6 +106,13 @@ func postStatus(t *testing.T, c *http.Client, url string) int {
 // of the named gauge by its model_name label.
 func scrapeGauges(t *testing.T, c *http.Client, s *Server, name string) map[string]float64 {
 	t.Helper()
+	return scrapeLabelled(t, c, s, name, "model_name")
+}
+
+// scrapeLabelled reads /metrics over HTTP and returns the value of each
+// sample of the named gauge by its label; a sample without it is under "".
+func scrapeLabelled(t *testing.T, c *http.Client, s *Server, name, label string) map[string]float64 {
+	t.Helper()
 	resp, err := c.Get("http://" + s.Ready().HTTPAddress + "/metrics")
 	if err != nil {
 		t.Fatalf("scrape: %v", err)
@@ -118,11 +125,13 @@ func scrapeGauges(t *testing.T, c *http.Client, s *Server, name string) map[stri
 	}
 	values := map[string]float64{}
 	for _, m := range families[name].GetMetric() {
+		key := ""
 		for _, l := range m.GetLabel() {
-			if l.GetName() == "model_name" {
-				values[l.GetValue()] = m.GetGauge().GetValue()
+			if l.GetName() == label {
+				key = l.GetValue()
 			}
 		}
+		values[key] = m.GetGauge().GetValue()
 	}
 	return values
 }

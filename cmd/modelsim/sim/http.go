@@ -39,7 +39,11 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("POST /v1/models/{model}/predict", s.handlePredict)
 	mux.HandleFunc("GET /healthz", s.handleHealthz)
 	mux.Handle("GET /metrics", s.metrics.handler())
+	mux.HandleFunc("POST /sleep", s.handleSleep)
+	mux.HandleFunc("POST /wake_up", s.handleWakeUp)
+	mux.HandleFunc("GET /is_sleeping", s.handleIsSleeping)
 	mux.HandleFunc("POST /admin/fail", s.handleAdminFail)
+	mux.HandleFunc("POST /admin/corrupt", s.handleAdminCorrupt)
 	mux.HandleFunc("POST /admin/recover", s.handleAdminRecover)
 	s.openAIRoutes(mux)
 	return withInstanceHeader(s.cfg.ID, mux)
@@ -66,7 +70,11 @@ func (s *Server) handlePredict(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, code, fmt.Errorf("model %q: %w", model, err))
 		return
 	}
-	writeJSON(w, http.StatusOK, PredictResponse{Model: model, Instance: s.cfg.ID, Output: req.Input})
+	output := req.Input
+	if s.Corrupted() {
+		output = garbledOutput(req.Input)
+	}
+	writeJSON(w, http.StatusOK, PredictResponse{Model: model, Instance: s.cfg.ID, Output: output})
 }
 
 // readPredictRequest reads the whole body, so the connection stays usable
@@ -92,17 +100,54 @@ func httpStatus(err error) int {
 		return http.StatusNotFound
 	case errors.As(err, &injected):
 		return injected.failure.HTTPStatus
-	default: // the request was cancelled or timed out while queued or running
+	default: // not serving (loading, asleep, waking), or the request was cancelled or timed out
 		return http.StatusServiceUnavailable
 	}
 }
 
+// Health is the reply to GET /healthz: HTTP 200 only when Status is
+// StatusServing, 503 otherwise.
+type Health struct {
+	Instance   string      `json:"instance"`
+	Status     Status      `json:"status"`
+	Sleeping   bool        `json:"sleeping"`
+	Checkpoint *Checkpoint `json:"checkpoint,omitempty"`
+}
+
 func (s *Server) handleHealthz(w http.ResponseWriter, _ *http.Request) {
-	if s.Failure().Total() {
-		s.writeError(w, http.StatusServiceUnavailable, errors.New("failing"))
+	h := Health{Instance: s.cfg.ID, Status: s.Status(), Sleeping: s.Sleeping(), Checkpoint: s.cfg.Checkpoint}
+	code := http.StatusOK
+	if h.Status != StatusServing {
+		code = http.StatusServiceUnavailable
+	}
+	writeJSON(w, code, h)
+}
+
+// handleSleep is vLLM's POST /sleep?level=1: weights offloaded to host
+// memory, so a wake-up is a warm load. Level 2 (weights discarded) is not
+// simulated.
+func (s *Server) handleSleep(w http.ResponseWriter, r *http.Request) {
+	if level := r.URL.Query().Get("level"); level != "" && level != "1" {
+		s.writeError(w, http.StatusBadRequest, fmt.Errorf("sleep level %q: only level 1 is simulated", level))
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"instance": s.cfg.ID, "status": "ok"})
+	s.answerTransition(w, s.Sleep(r.Context()))
+}
+
+func (s *Server) handleWakeUp(w http.ResponseWriter, r *http.Request) {
+	s.answerTransition(w, s.WakeUp(r.Context()))
+}
+
+func (s *Server) answerTransition(w http.ResponseWriter, err error) {
+	if err != nil {
+		s.writeError(w, http.StatusServiceUnavailable, err)
+		return
+	}
+	w.WriteHeader(http.StatusOK)
+}
+
+func (s *Server) handleIsSleeping(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]bool{"is_sleeping": s.Sleeping()})
 }
 
 // handleAdminFail sets the injected failure from the optional query
@@ -142,8 +187,15 @@ func failureFromQuery(r *http.Request) (Failure, error) {
 	return f, errors.Join(errs...)
 }
 
+func (s *Server) handleAdminCorrupt(w http.ResponseWriter, _ *http.Request) {
+	s.SetCorrupt(true)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// handleAdminRecover clears every fault: injected failure and corruption.
 func (s *Server) handleAdminRecover(w http.ResponseWriter, _ *http.Request) {
 	s.setFailure(Failure{})
+	s.SetCorrupt(false)
 	w.WriteHeader(http.StatusNoContent)
 }
 

@@ -170,6 +170,9 @@ func (o *openAI) handleEmbeddings(w http.ResponseWriter, r *http.Request) {
 	inputs := stringOrList(req.Input)
 	reply := OpenAIEmbeddings{Object: "list", Model: req.Model, Data: make([]OpenAIEmbedding, len(inputs))}
 	for i, in := range inputs {
+		if o.s.Corrupted() {
+			in = garble(in)
+		}
 		reply.Data[i] = OpenAIEmbedding{Object: "embedding", Index: i, Embedding: embed(in)}
 	}
 	writeJSON(w, http.StatusOK, reply)
@@ -233,9 +236,14 @@ func (o *openAI) stream(w http.ResponseWriter, id, object, model, answer string,
 }
 
 // answer is the simulated generation: it names the instance, so a caller
-// can tell who answered from the text as well as from the header.
+// can tell who answered from the text as well as from the header. A
+// corrupted instance garbles it.
 func (o *openAI) answer(prompt string) string {
-	return fmt.Sprintf("modelsim %s received: %s", o.s.cfg.ID, prompt)
+	text := fmt.Sprintf("modelsim %s received: %s", o.s.cfg.ID, prompt)
+	if o.s.Corrupted() {
+		return garble(text)
+	}
+	return text
 }
 
 func (o *openAI) completionID(prefix string) string {

@@ -25,6 +25,12 @@ type Server struct {
 	metrics *metrics
 	load    *load
 	health  *health.Server
+	life    *lifecycle
+	corrupt atomic.Bool
+
+	statusMu sync.Mutex // orders the gRPC health updates of concurrent transitions
+	stopOnce sync.Once
+	stop     chan struct{} // closed by Shutdown and Close
 
 	httpServer *http.Server
 	grpcServer *grpc.Server // nil when gRPC is disabled
@@ -40,6 +46,12 @@ type Server struct {
 }
 
 var errModelNotServed = errors.New("model not served")
+
+// notServingError is the error inference gets while the instance is
+// loading, asleep or waking.
+type notServingError struct{ status Status }
+
+func (e notServingError) Error() string { return "not serving: " + string(e.status) }
 
 // injectedError is the error a request gets when failure injection picks it.
 type injectedError struct{ failure Failure }
@@ -67,6 +79,7 @@ func Start(cfg Config) (*Server, error) {
 		s.serve(func() error { return s.grpcServer.Serve(grpcListener) })
 	}
 	s.serve(func() error { return s.httpServer.Serve(httpListener) })
+	s.life.startLoading(s.cfg.ColdLoadTime)
 	return s, nil
 }
 
@@ -77,12 +90,15 @@ func newServer(cfg Config) *Server {
 		load:    newLoad(cfg.MaxConcurrency, cfg.Models),
 		health:  health.NewServer(),
 		crashed: make(chan struct{}),
+		stop:    make(chan struct{}),
 		ready:   Ready{ID: cfg.ID, Models: cfg.Models, PID: os.Getpid()},
 	}
 	for _, m := range cfg.Models {
 		s.models[m] = true
 	}
-	s.metrics = newMetrics(s.load)
+	s.corrupt.Store(cfg.Corrupt)
+	s.life = newLifecycle(cfg, s.stop, s.publishStatus)
+	s.metrics = newMetrics(s.load, s.life, cfg.Checkpoint)
 	s.httpServer = &http.Server{Handler: s.routes(), ReadHeaderTimeout: 10 * time.Second}
 	s.setFailure(cfg.Failure)
 	return s
@@ -99,7 +115,8 @@ func (s *Server) serve(run func() error) {
 	s.serving.Add(1)
 	go func() {
 		defer s.serving.Done()
-		if err := run(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		// Close can stop a server before its Serve starts; that is no error.
+		if err := run(); err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, grpc.ErrServerStopped) {
 			s.errMu.Lock()
 			s.serveErr = append(s.serveErr, err)
 			s.errMu.Unlock()
@@ -125,9 +142,44 @@ func (s *Server) SetFailure(f Failure) error {
 
 func (s *Server) setFailure(f Failure) {
 	s.inject.set(f)
-	status := healthpb.HealthCheckResponse_SERVING
-	if f.Total() {
-		status = healthpb.HealthCheckResponse_NOT_SERVING
+	s.publishStatus()
+}
+
+// Status is what the instance is doing now.
+func (s *Server) Status() Status {
+	if s.Failure().Total() {
+		return StatusFailing
+	}
+	return s.life.phase()
+}
+
+// Sleeping reports whether the instance is asleep (also while waking up).
+func (s *Server) Sleeping() bool { return s.life.sleeping() }
+
+// Sleep puts the instance to sleep: new inference gets 503 / UNAVAILABLE,
+// requests in flight finish. A wake-up in progress finishes first.
+func (s *Server) Sleep(ctx context.Context) error { return s.life.sleep(ctx) }
+
+// WakeUp returns once the instance is awake, after Config.WarmLoadTime when
+// it was asleep, at once when it was awake. Concurrent calls wait for the
+// same wake-up.
+func (s *Server) WakeUp(ctx context.Context) error { return s.life.wake(ctx) }
+
+// Corrupted reports whether inference answers wrongly.
+func (s *Server) Corrupted() bool { return s.corrupt.Load() }
+
+// SetCorrupt turns the corruption fault on or off: a corrupted instance
+// answers inference with 200 and wrong content, and its health stays as it
+// is, so only a check of the answer finds it.
+func (s *Server) SetCorrupt(on bool) { s.corrupt.Store(on) }
+
+// publishStatus tells the gRPC health service whether the instance serves.
+func (s *Server) publishStatus() {
+	s.statusMu.Lock()
+	defer s.statusMu.Unlock()
+	status := healthpb.HealthCheckResponse_NOT_SERVING
+	if s.Status() == StatusServing {
+		status = healthpb.HealthCheckResponse_SERVING
 	}
 	s.health.SetServingStatus("", status)
 	s.health.SetServingStatus(oip.GRPCInferenceService_ServiceDesc.ServiceName, status)
@@ -149,6 +201,7 @@ func (s *Server) crash() {
 // Shutdown stops taking requests, reports NOT_SERVING, and waits for the
 // requests in flight to finish or ctx to end, whichever is first.
 func (s *Server) Shutdown(ctx context.Context) error {
+	s.stopLifecycle()
 	s.health.Shutdown()
 	err := s.httpServer.Shutdown(ctx)
 	if s.grpcServer != nil {
@@ -173,12 +226,15 @@ func stopGRPCGracefully(ctx context.Context, g *grpc.Server) {
 
 // Close stops the instance at once, dropping requests in flight.
 func (s *Server) Close() error {
+	s.stopLifecycle()
 	err := s.httpServer.Close()
 	if s.grpcServer != nil {
 		s.grpcServer.Stop()
 	}
 	return errors.Join(err, s.wait())
 }
+
+func (s *Server) stopLifecycle() { s.stopOnce.Do(func() { close(s.stop) }) }
 
 func (s *Server) wait() error {
 	s.serving.Wait()
@@ -188,7 +244,8 @@ func (s *Server) wait() error {
 }
 
 // process runs one inference request for model through crash check, model
-// lookup, failure injection, the concurrency limit and the latency.
+// lookup, the lifecycle, failure injection, the concurrency limit and the
+// latency.
 func (s *Server) process(ctx context.Context, model string) error {
 	if s.cfg.ExitAfter > 0 && s.arrived.Add(1) > int64(s.cfg.ExitAfter) {
 		s.crash()
@@ -197,6 +254,9 @@ func (s *Server) process(ctx context.Context, model string) error {
 	}
 	if !s.models[model] {
 		return errModelNotServed
+	}
+	if phase := s.life.phase(); phase != StatusServing {
+		return notServingError{phase}
 	}
 	if f, fails := s.inject.decide(); fails {
 		return injectedError{f}
