@@ -13,6 +13,10 @@ import (
 	"github.com/inferxds/inferxds/topology"
 )
 
+// proxyZone is the zone of the demo's Envoy: its local primaries are
+// az-1's.
+const proxyZone = "az-1"
+
 // demoFleet is the embedded example fleet (three zones, az-3 the standby
 // zone, the standby tiers the example policy asks for) with every
 // instance on a free 127.0.0.1 port.
