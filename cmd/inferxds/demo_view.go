@@ -53,7 +53,7 @@ func (v demoView) render(w io.Writer) error {
 			if in.Model != m.Name {
 				continue
 			}
-			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\n", in.Name, in.Zone, in.Tier, in.Role, in.Health,
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\n", in.Name, in.Zone, in.Tier, in.Role, state(in),
 				share(traffic.Answers[in.Name], answered))
 		}
 	}
@@ -67,6 +67,20 @@ func (v demoView) render(w io.Writer) error {
 		fmt.Fprintf(w, "  +%-8s %-9s %s\n", e.At.Sub(v.Start).Round(time.Millisecond), e.Kind, e.Label)
 	}
 	return nil
+}
+
+// state is what an instance is doing: its health while it is hot, else
+// what its tier means (a warm standby sleeps, a cold one has no process).
+func state(in topology.Instance) string {
+	switch {
+	case in.Health != topology.HealthServing && in.Health != "":
+		return string(in.Health)
+	case in.Tier == topology.TierWarm:
+		return "asleep"
+	case in.Tier == topology.TierCold:
+		return "stopped"
+	}
+	return string(in.Health)
 }
 
 // share is part of total as a percentage, blank for no traffic.
