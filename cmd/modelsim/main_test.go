@@ -193,13 +193,13 @@ func TestBinaryExitAfterCrashesWithStatus3(t *testing.T) {
 }
 
 func TestBinaryReportsEveryBadFlag(t *testing.T) {
-	cmd := exec.Command(binary, "--fail-rate", "2", "--fail-grpc-code", "NOPE", "--latency", "-1s")
+	cmd := exec.Command(binary, "--fail-rate", "2", "--fail-grpc-code", "NOPE", "--latency", "-1s", "--warm-load-time", "-1s")
 	out, err := cmd.CombinedOutput()
 	var exitErr *exec.ExitError
 	if !errors.As(err, &exitErr) || exitErr.ExitCode() != app.ExitBadFlags {
 		t.Fatalf("exit = %v, want status %d\n%s", err, app.ExitBadFlags, out)
 	}
-	for _, want := range []string{"instance id", "no model", "NOPE", "fail rate", "latency"} {
+	for _, want := range []string{"instance id", "no model", "NOPE", "fail rate", "latency", "warm load time"} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("output does not mention %q:\n%s", want, out)
 		}

@@ -70,6 +70,16 @@ type Action struct {
 // the same kind on the same instance.
 func (a Action) Key() string { return string(a.Kind) + "/" + a.Instance }
 
+// CreatedRole is the role of the instance an ActionCreate starts: an
+// emergency instance serves as a primary, a backfilled one waits as a
+// standby.
+func (a Action) CreatedRole() topology.Role {
+	if a.Emergency {
+		return topology.RolePrimary
+	}
+	return topology.RoleStandby
+}
+
 // Actuator carries out the actions that change what runs: local model
 // server processes, or Kubernetes workloads.
 type Actuator interface {

@@ -43,7 +43,7 @@ func (p *planner) count(model string, pending bool) counts {
 	if pending {
 		for _, a := range p.busy {
 			if _, listed := p.instance(a.Instance); !listed && a.Model == model && a.Kind == ActionCreate {
-				c.add(createdRole(a), a.Tier, p.active(a.Zone))
+				c.add(a.CreatedRole(), a.Tier, p.active(a.Zone))
 			}
 		}
 	}
@@ -60,13 +60,6 @@ func (p *planner) tierOf(in topology.Instance, pending bool) topology.Tier {
 	default:
 		return a.Tier
 	}
-}
-
-func createdRole(a Action) topology.Role {
-	if a.Emergency {
-		return topology.RolePrimary
-	}
-	return topology.RoleStandby
 }
 
 // active reports whether a zone carries traffic now.

@@ -43,7 +43,7 @@ func (st *InstanceState) reached(a Action, got topology.Instance) {
 // wherever the Actuator's answer leaves a field out.
 func created(a Action, got topology.Instance) *topology.Instance {
 	in := got
-	in.Name, in.Model, in.Tier, in.Role = a.Instance, a.Model, a.Tier, createdRole(a)
+	in.Name, in.Model, in.Tier, in.Role = a.Instance, a.Model, a.Tier, a.CreatedRole()
 	in.Zone, in.Node = orElse(got.Zone, a.Zone), orElse(got.Node, a.Node)
 	if len(in.GPUs) == 0 {
 		in.GPUs = a.GPUs

@@ -1,5 +1,7 @@
 // Package controller is the one place that debounces and coalesces input
-// changes: it subscribes to the hub's fleet and policy, waits for a
+// changes: it subscribes to the hub's fleet, policy and (when the DR engine
+// runs) DR state, translates the fleet and policy as the DR state makes
+// them (dr.Effective), waits for a
 // holdoff, translates every view the xDS server has nodes for and hands
 // the results to the server. A view no node has used for a grace period is
 // dropped; a view is built when its first node connects.
@@ -15,6 +17,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"reflect"
 	"slices"
 	"sync"
 	"time"
@@ -22,6 +25,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/inferxds/inferxds/drpolicy"
+	"github.com/inferxds/inferxds/drpolicy/dr"
 	"github.com/inferxds/inferxds/internal/hub"
 	"github.com/inferxds/inferxds/snapshot"
 	"github.com/inferxds/inferxds/topology"
@@ -55,6 +59,10 @@ type Config struct {
 	// Fleet and Policy are the hub values translated; both required.
 	Fleet  *hub.Value[*topology.Fleet]
 	Policy *hub.Value[*drpolicy.Policy]
+	// DR is the DR engine's state, optional: when set, what is translated
+	// is dr.Effective of the fleet, policy and state, and a state change
+	// that moves instances or zones triggers a translation like any input.
+	DR *hub.Value[*dr.State]
 	// Translator is required.
 	Translator Translator
 	// Holdoff is how long the controller waits after the last change before
@@ -84,6 +92,7 @@ func (c Config) withDefaults() Config {
 const (
 	InputFleet   = "fleet"
 	InputPolicy  = "policy"
+	InputDR      = "dr"
 	InputNewView = "new view"
 )
 
@@ -111,8 +120,9 @@ type Status struct {
 	Rounds uint64
 	// Translations counts TranslateView calls.
 	Translations uint64
-	// FleetVersion and PolicyVersion are the hub versions last read.
-	FleetVersion, PolicyVersion uint64
+	// FleetVersion, PolicyVersion and DRVersion are the hub versions last
+	// read (DRVersion stays 0 without a DR value).
+	FleetVersion, PolicyVersion, DRVersion uint64
 	// Pending is true while a change waits for its holdoff.
 	Pending     bool
 	LastApplied time.Time
@@ -143,9 +153,12 @@ type Controller struct {
 	mu            sync.Mutex
 	pendingFleet  *topology.Fleet
 	pendingPolicy *drpolicy.Policy
-	fleet         *topology.Fleet // last translated
+	pendingDR     *dr.State
+	drPending     bool            // pendingDR (nil included) waits to be taken
+	fleet         *topology.Fleet // last translated, as the sources give it
 	policy        *drpolicy.Policy
-	inputGen      uint64 // bumped whenever the translated fleet or policy changes
+	drState       *dr.State
+	inputGen      uint64 // bumped whenever the translated fleet, policy or DR state changes
 	status        Status
 	failing       map[string]ApplyError
 	updated       chan struct{}
@@ -204,6 +217,12 @@ func (c *Controller) Run(ctx context.Context) {
 	defer stopFleet()
 	policyChanged, stopPolicy := c.cfg.Policy.Subscribe()
 	defer stopPolicy()
+	var drChanged <-chan struct{} // nil, never ready, without a DR value
+	if c.cfg.DR != nil {
+		ch, stopDR := c.cfg.DR.Subscribe()
+		defer stopDR()
+		drChanged = ch
+	}
 	holdoff, drop := stoppedTimer(), stoppedTimer()
 	defer holdoff.Stop()
 	defer drop.Stop()
@@ -217,6 +236,8 @@ func (c *Controller) Run(ctx context.Context) {
 			changed = c.readFleet()
 		case <-policyChanged:
 			changed = c.readPolicy()
+		case <-drChanged:
+			changed = c.readDR()
 		case <-c.srv.ViewsChanged():
 			c.followConnections(time.Now())
 			c.round() // new views are built at once
@@ -287,6 +308,47 @@ func (c *Controller) readPolicy() bool {
 	return true
 }
 
+// readDR takes the hub's DR state; one that changes nothing translation
+// reads (incidents, checkpoints) cancels a pending state instead.
+func (c *Controller) readDR() bool {
+	s, version := c.cfg.DR.Get()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	defer c.notifyLocked()
+	c.status.DRVersion = version
+	if sameDRInputs(s, c.drState) {
+		c.pendingDR, c.drPending = nil, false
+		c.status.Pending = c.pendingFleet != nil || c.pendingPolicy != nil
+		return false
+	}
+	c.pendingDR, c.drPending = s, true
+	c.status.Pending = true
+	return true
+}
+
+// sameDRInputs reports whether two DR states make the same effective fleet
+// and policy: the same instance overrides (checkpoints aside) and zone roles.
+func sameDRInputs(a, b *dr.State) bool {
+	return reflect.DeepEqual(translatedDR(a), translatedDR(b))
+}
+
+func translatedDR(s *dr.State) dr.State {
+	if s == nil {
+		return dr.State{}
+	}
+	var out dr.State
+	if len(s.Zones) > 0 {
+		out.Zones = s.Zones
+	}
+	for _, st := range s.Instances {
+		st.Checkpoint = nil
+		if st.Tier != "" || st.Role != "" || st.Health != "" || st.Added != nil || st.Node != "" {
+			out.Instances = append(out.Instances, st)
+		}
+	}
+	return out
+}
+
 // setZones tells the server the fleet's zones when they changed.
 func (c *Controller) setZones(f *topology.Fleet) {
 	zones := make([]string, 0, len(f.Zones))
@@ -331,16 +393,24 @@ func (c *Controller) takeInputs() (*topology.Fleet, *drpolicy.Policy, uint64, []
 		c.policy = c.pendingPolicy
 		changed = append(changed, InputPolicy)
 	}
-	c.pendingFleet, c.pendingPolicy, c.status.Pending = nil, nil, false
+	if c.drPending {
+		c.drState = c.pendingDR
+		changed = append(changed, InputDR)
+	}
+	c.pendingFleet, c.pendingPolicy, c.pendingDR, c.drPending, c.status.Pending = nil, nil, nil, false, false
 	if len(changed) > 0 {
 		c.inputGen++
 		c.cfg.Logger.Info("inputs changed; translating", append([]any{"inputs", changed,
-			"fleetVersion", c.status.FleetVersion, "policyVersion", c.status.PolicyVersion},
+			"fleetVersion", c.status.FleetVersion, "policyVersion", c.status.PolicyVersion, "drVersion", c.status.DRVersion},
 			changeAttrs(prevFleet, c.fleet, prevPolicy, c.policy)...)...)
 	} else {
 		changed = []string{InputNewView}
 	}
-	return c.fleet, c.policy, c.inputGen, changed
+	if c.fleet == nil || c.policy == nil {
+		return nil, nil, c.inputGen, changed
+	}
+	fleet, policy := dr.Effective(c.fleet, c.policy, c.drState)
+	return fleet, policy, c.inputGen, changed
 }
 
 // apply translates one view and hands the result to the server; on

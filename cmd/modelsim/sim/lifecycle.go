@@ -137,7 +137,9 @@ func (l *lifecycle) await(ctx context.Context, done <-chan struct{}) error {
 func (l *lifecycle) finishWake(done chan struct{}) {
 	woke := waitOrStop(l.stop, l.warmLoad)
 	l.mu.Lock()
-	l.asleep = l.asleep && !woke
+	if woke {
+		l.asleep = false
+	}
 	l.waking = nil
 	close(done)
 	l.mu.Unlock()

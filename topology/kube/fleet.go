@@ -1,0 +1,171 @@
+package kube
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"slices"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+
+	"github.com/inferxds/inferxds/topology"
+)
+
+// DefaultPortName is the port picked when an EndpointSlice or a Pod has
+// several.
+const DefaultPortName = "http"
+
+// Options say how Kubernetes objects map into the fleet.
+type Options struct {
+	// Labels are the Pod label keys (zero value: DefaultLabels).
+	Labels Labels
+	// PortName picks the serving port among several (default "http").
+	PortName string
+	// StandbyZones are standby zones unless their Nodes' ZoneRoleLabel
+	// says otherwise; every other zone is active.
+	StandbyZones []string
+}
+
+func (o Options) withDefaults() Options {
+	if o.Labels == (Labels{}) {
+		o.Labels = DefaultLabels()
+	}
+	if o.PortName == "" {
+		o.PortName = DefaultPortName
+	}
+	return o
+}
+
+// FleetFrom maps Pods, EndpointSlices and Nodes into a fleet: one instance
+// per Pod that runs a model (see Labels.Read) and has an IP on a known
+// node; the nodes that host one or have GPUs; their zones. The mapping is
+// pure and its output sorted, so the same objects in any order give an
+// equal fleet.
+//
+// A Pod or Node that cannot be mapped (a label value that means nothing,
+// no serving port, no zone) is left out and named in the error, which comes
+// beside the fleet of everything else: one mislabelled Pod does not stop
+// the others from being followed. The fleet is nil only when what was
+// mapped does not validate.
+func FleetFrom(pods []*corev1.Pod, endpointSlices []*discoveryv1.EndpointSlice, nodes []*corev1.Node, opts Options) (*topology.Fleet, error) {
+	opts = opts.withDefaults()
+	m := mapping{opts: opts, endpoints: indexEndpoints(endpointSlices, opts.PortName), nodes: indexNodes(nodes), used: map[string]bool{}}
+	for _, pod := range sortedByKey(pods) {
+		m.addPod(pod)
+	}
+	m.addNodesAndZones()
+	f := &topology.Fleet{Zones: m.zones, Nodes: m.fleetNodes, Instances: m.instances}
+	f.ApplyDefaults()
+	if err := f.Validate(); err != nil {
+		return nil, errors.Join(append(m.problems, err)...)
+	}
+	return f, errors.Join(m.problems...)
+}
+
+// mapping is one FleetFrom's working state.
+type mapping struct {
+	opts      Options
+	endpoints map[string]endpoint
+	nodes     map[string]*corev1.Node
+	// used are the nodes instances run on, by name.
+	used       map[string]bool
+	pods       []podGPUs
+	instances  []topology.Instance
+	fleetNodes []topology.Node
+	zones      []topology.Zone
+	problems   []error
+}
+
+func (m *mapping) problem(kind, namespace, name string, err error) {
+	if namespace != "" {
+		name = namespace + "/" + name
+	}
+	m.problems = append(m.problems, fmt.Errorf("%s %s: %w", kind, name, err))
+}
+
+// addPod adds the instance a Pod runs, if any.
+func (m *mapping) addPod(pod *corev1.Pod) {
+	id, ok, err := m.opts.Labels.Read(pod.Labels)
+	if !ok || pod.Status.PodIP == "" || pod.Spec.NodeName == "" {
+		return // no model, or not placed and running yet
+	}
+	ep, listed := m.endpoints[objectKey(pod.Namespace, pod.Name)]
+	in := topology.Instance{
+		Name: InstanceName(pod.Namespace, pod.Name), Model: id.Model, Node: pod.Spec.NodeName,
+		Address: pod.Status.PodIP, Tier: id.Tier, Role: id.Role, Health: podHealth(pod, id, ep, listed),
+	}
+	if err == nil {
+		err = m.checkPlacement(in)
+	}
+	if err == nil {
+		in.Port, err = servingPort(pod, ep.port, m.opts.PortName)
+	}
+	if err != nil {
+		m.problem("pod", pod.Namespace, pod.Name, err)
+		return
+	}
+	m.instances = append(m.instances, in)
+	m.pods = append(m.pods, podGPUs{instance: len(m.instances) - 1, pod: pod})
+	m.used[in.Node] = true
+}
+
+// checkPlacement refuses an instance whose name or node cannot be used.
+func (m *mapping) checkPlacement(in topology.Instance) error {
+	if err := topology.ValidateName(in.Name); err != nil {
+		return fmt.Errorf("instance name %w", err)
+	}
+	node, ok := m.nodes[in.Node]
+	if !ok {
+		return fmt.Errorf("node %s is not known", in.Node)
+	}
+	_, err := nodeZone(node)
+	return err
+}
+
+// addNodesAndZones adds the nodes instances run on and those with GPUs,
+// their zones, and the GPUs each instance holds.
+func (m *mapping) addNodesAndZones() {
+	var kept []*corev1.Node
+	for _, n := range sortedByKey(mapValues(m.nodes)) {
+		if !m.used[n.Name] && gpuCapacity(n) == 0 {
+			continue
+		}
+		zone, err := nodeZone(n)
+		if err != nil {
+			m.problem("node", "", n.Name, err)
+			continue
+		}
+		m.fleetNodes = append(m.fleetNodes, topology.Node{Name: n.Name, Zone: zone, Health: nodeHealth(n), GPUs: nodeGPUs(n)})
+		kept = append(kept, n)
+	}
+	m.zones = m.zoneRoles(kept)
+	m.assignGPUs()
+}
+
+func objectKey(namespace, name string) string { return namespace + "/" + name }
+
+type keyed interface {
+	GetNamespace() string
+	GetName() string
+}
+
+// sortedByKey orders objects by namespace/name, dropping nils.
+func sortedByKey[T any, P interface {
+	*T
+	keyed
+}](objs []P) []P {
+	out := slices.DeleteFunc(slices.Clone(objs), func(o P) bool { return o == nil })
+	slices.SortFunc(out, func(a, b P) int {
+		return cmp.Or(cmp.Compare(a.GetNamespace(), b.GetNamespace()), cmp.Compare(a.GetName(), b.GetName()))
+	})
+	return out
+}
+
+func mapValues[K comparable, V any](m map[K]V) []V {
+	out := make([]V, 0, len(m))
+	for _, v := range m {
+		out = append(out, v)
+	}
+	return out
+}
