@@ -6,6 +6,8 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
+	"time"
 
 	"sigs.k8s.io/yaml"
 
@@ -57,8 +59,11 @@ func freePorts(n int) ([]uint32, error) {
 }
 
 // writeDemoInputs writes the example policy and fleet into dir, as a
-// user's policy directory and fleet file, and returns their paths.
-func writeDemoInputs(dir string, fleet *topology.Fleet) (policyDir, fleetFile string, err error) {
+// user's policy directory and fleet file, and returns their paths. A
+// healthCheck other than 0 replaces the policy's healthCheckInterval (the
+// period of the deep probes): the example's 10s suits a real fleet, not a
+// drill of a few seconds.
+func writeDemoInputs(dir string, fleet *topology.Fleet, healthCheck time.Duration) (policyDir, fleetFile string, err error) {
 	policyDir = filepath.Join(dir, "policy")
 	policy, err := fs.Sub(deploy.Examples, deploy.ExamplePolicyDir)
 	if err != nil {
@@ -67,10 +72,32 @@ func writeDemoInputs(dir string, fleet *topology.Fleet) (policyDir, fleetFile st
 	if err := os.CopyFS(policyDir, policy); err != nil {
 		return "", "", err
 	}
+	if healthCheck != 0 {
+		if err := setHealthCheckInterval(filepath.Join(policyDir, examplePolicyFile), healthCheck); err != nil {
+			return "", "", err
+		}
+	}
 	data, err := yaml.Marshal(fleet)
 	if err != nil {
 		return "", "", err
 	}
 	fleetFile = filepath.Join(dir, "fleet.yaml")
 	return policyDir, fleetFile, os.WriteFile(fleetFile, data, 0o644)
+}
+
+// examplePolicyFile is the example policy's file holding az_failover.
+const examplePolicyFile = "dr-policy.yaml"
+
+var healthCheckLine = regexp.MustCompile(`(?m)^(\s*healthCheckInterval:\s*)\S+`)
+
+// setHealthCheckInterval rewrites the healthCheckInterval of a policy file.
+func setHealthCheckInterval(path string, d time.Duration) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	if !healthCheckLine.Match(data) {
+		return fmt.Errorf("%s: no healthCheckInterval to set", path)
+	}
+	return os.WriteFile(path, healthCheckLine.ReplaceAll(data, []byte("${1}"+d.String())), 0o644)
 }

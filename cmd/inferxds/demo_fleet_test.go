@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"testing"
+	"time"
 
 	"github.com/inferxds/inferxds/drpolicy"
 	"github.com/inferxds/inferxds/topology"
@@ -16,13 +17,16 @@ func TestDemoFleetMatchesTheExamplePolicy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	policyDir, fleetFile, err := writeDemoInputs(t.TempDir(), fleet)
+	policyDir, fleetFile, err := writeDemoInputs(t.TempDir(), fleet, 1500*time.Millisecond)
 	if err != nil {
 		t.Fatal(err)
 	}
 	pol, err := drpolicy.Load(policyDir)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if got := pol.AZFailover.HealthCheckInterval.D(); got != 1500*time.Millisecond {
+		t.Errorf("healthCheckInterval %v, want the demo's 1.5s", got)
 	}
 	data, err := os.ReadFile(fleetFile)
 	if err != nil {
