@@ -19,13 +19,27 @@ import (
 // az-1's.
 const proxyZone = "az-1"
 
+// demoGPUsPerNode is how many GPUs each demo node has: the eight of a DGX
+// A100, as the simulated gpu-agents' mock machine, so that the standby
+// zone has room to take an active zone over.
+const demoGPUsPerNode = 8
+
 // demoFleet is the embedded example fleet (three zones, az-3 the standby
-// zone, the standby tiers the example policy asks for) with every
-// instance on a free 127.0.0.1 port.
+// zone, the standby tiers the example policy asks for) with every node
+// grown to demoGPUsPerNode GPUs and every instance on a free 127.0.0.1
+// port.
 func demoFleet() (*topology.Fleet, error) {
 	fleet, err := deploy.LoadExampleFleet()
 	if err != nil {
 		return nil, err
+	}
+	for i := range fleet.Nodes {
+		node := &fleet.Nodes[i]
+		for len(node.GPUs) < demoGPUsPerNode {
+			gpu := node.GPUs[0]
+			gpu.Index = len(node.GPUs)
+			node.GPUs = append(node.GPUs, gpu)
+		}
 	}
 	ports, err := freePorts(len(fleet.Instances))
 	if err != nil {

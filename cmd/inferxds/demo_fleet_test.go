@@ -57,6 +57,11 @@ func TestDemoFleetMatchesTheExamplePolicy(t *testing.T) {
 			}
 		}
 	}
+	for _, n := range loaded.Nodes {
+		if len(n.GPUs) != demoGPUsPerNode {
+			t.Errorf("node %s has %d GPUs, want %d", n.Name, len(n.GPUs), demoGPUsPerNode)
+		}
+	}
 	roles := map[string]topology.ZoneRole{}
 	for _, z := range loaded.Zones {
 		roles[z.Name] = z.Role

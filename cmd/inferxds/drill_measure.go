@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -18,6 +19,8 @@ type drillRun struct {
 	Scenario string
 	Failure  dr.FailureType
 	Failed   []topology.Instance
+	// Fault says how the fault was injected.
+	Fault string
 	// Start is when the traffic started; FaultAt when the fault was
 	// injected; End when the run stopped.
 	Start, FaultAt, End time.Time
@@ -56,18 +59,39 @@ func (r drillRun) incidents() []dr.Incident {
 	return out
 }
 
-// recovered reports whether every failed instance has an incident and
-// every such incident is restored.
+// recovered reports whether every failed hot instance has an incident
+// and every incident about a failed instance is restored. A warm standby
+// serves no traffic: the engine may notice its loss late, or only when it
+// needs it.
 func (r drillRun) recovered() bool {
-	incs := r.incidents()
 	seen := map[string]bool{}
-	for _, inc := range incs {
+	for _, inc := range r.incidents() {
 		if inc.Open() {
 			return false
 		}
 		seen[inc.Instance] = true
 	}
-	return len(seen) == len(r.failedNames())
+	for _, in := range r.Failed {
+		if in.Tier == topology.TierHot && !seen[in.Name] {
+			return false
+		}
+	}
+	return true
+}
+
+// unrecorded are the failed instances the engine has no incident about.
+func (r drillRun) unrecorded() []string {
+	seen := map[string]bool{}
+	for _, inc := range r.incidents() {
+		seen[inc.Instance] = true
+	}
+	var out []string
+	for _, in := range r.Failed {
+		if !seen[in.Name] {
+			out = append(out, fmt.Sprintf("%s (%s)", in.Name, in.Tier))
+		}
+	}
+	return out
 }
 
 // result measures the run: every stage's time is the latest over the
@@ -82,7 +106,7 @@ func (r drillRun) result() drillResult {
 	for _, in := range r.Failed {
 		res.Failed = append(res.Failed, in.Name)
 	}
-	res.Markers = []marker{{Kind: markFault, At: r.FaultAt, Label: string(r.Failure)}}
+	res.Markers = []marker{{Kind: markFault, At: r.FaultAt, Label: r.Fault}}
 	r.stages(&res)
 	r.traffic(&res)
 	res.RPOLag = r.rpoLag()
@@ -112,9 +136,10 @@ func (r drillRun) stages(res *drillResult) {
 	if r.recovered() {
 		res.RestoredAt = stage(markRestored, func(i dr.Incident) time.Time { return i.RestoredAt })
 	}
-	if len(res.Incidents) == 0 {
-		res.Notes = append(res.Notes, "the DR engine recorded no incident for "+strings.Join(res.Failed, ", "))
-	} else if res.RestoredAt.IsZero() {
+	if missing := r.unrecorded(); len(missing) > 0 {
+		res.Notes = append(res.Notes, "the DR engine recorded no incident for "+strings.Join(missing, ", "))
+	}
+	if len(res.Incidents) > 0 && res.RestoredAt.IsZero() {
 		res.Notes = append(res.Notes, "policy counts not restored by the end of the run")
 	}
 }

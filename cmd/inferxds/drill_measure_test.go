@@ -28,7 +28,7 @@ func crashRun(restored bool) drillRun {
 	}
 	return drillRun{
 		Scenario: "process-crash", Failure: dr.FailureProcessCrash,
-		Failed: []topology.Instance{{Name: "a", Model: "m"}},
+		Failed: []topology.Instance{{Name: "a", Model: "m", Tier: topology.TierHot}},
 		Start:  t0, FaultAt: at(1000), End: at(4000), Tally: crashTally(), State: state,
 	}
 }
@@ -78,7 +78,18 @@ func TestDrillRunWithoutIncidentIsNotRecovered(t *testing.T) {
 	if run.recovered() {
 		t.Error("recovered without an incident")
 	}
-	if r := run.result(); !r.DetectedAt.IsZero() || len(r.Notes) != 1 || !strings.Contains(r.Notes[0], "no incident for a") {
+	if r := run.result(); !r.DetectedAt.IsZero() || len(r.Notes) != 1 || !strings.Contains(r.Notes[0], "no incident for a (hot)") {
 		t.Errorf("detected %v notes %q", r.DetectedAt, r.Notes)
+	}
+}
+
+func TestDrillRunWarmStandbyWithoutIncidentIsNoted(t *testing.T) {
+	run := crashRun(true)
+	run.Failed = append(run.Failed, topology.Instance{Name: "w", Model: "m", Tier: topology.TierWarm})
+	if !run.recovered() {
+		t.Error("not recovered: a warm standby's loss the engine did not record holds the restore")
+	}
+	if r := run.result(); len(r.Notes) != 1 || !strings.Contains(r.Notes[0], "no incident for w (warm)") {
+		t.Errorf("notes %q", r.Notes)
 	}
 }
