@@ -12,10 +12,18 @@ export CGO_CFLAGS ?= -O2 -g -Wno-deprecated-declarations
 # the e2e summary), which CI never does.
 ENVOY_VERSION ?= 1.40.0
 ENVOY_CACHE   ?= $(CURDIR)/.cache/envoy-$(ENVOY_VERSION)
+# The Kubernetes API server the project is tested against: kube-apiserver,
+# kubectl and etcd built from the Go module proxy (e2e/tools/kube pins them)
+# into a git-ignored cache; a few minutes on two cores the first time, reused
+# after. KUBEBUILDER_ASSETS names another directory with them;
+# INFERXDS_SKIP_KUBE=1 skips the tests that need them (said in the e2e
+# summary), which CI never does.
+KUBE_VERSION ?= v1.37.2
+KUBE_CACHE   ?= $(CURDIR)/.cache/kube-$(KUBE_VERSION)
 PROTOC_GEN_GO_VERSION      ?= v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION ?= v1.6.1
 
-.PHONY: run test test-unit test-rules test-e2e fuzz bench bench-envoy build lint proto tools-proto envoy clean
+.PHONY: run test test-unit test-rules test-e2e fuzz bench bench-envoy build lint proto tools-proto envoy kube-tools clean
 
 ## run: serve xDS on 127.0.0.1:18000 from the embedded example policy and fleet,
 ## in plaintext (--insecure): a local demo, not a deployment.
@@ -47,6 +55,7 @@ fuzz:
 
 test-e2e:
 	ENVOY_BIN="$$($(MAKE) -s envoy)" && export ENVOY_BIN && \
+	KUBEBUILDER_ASSETS="$$($(MAKE) -s kube-tools)" && export KUBEBUILDER_ASSETS && \
 		$(GO) test $(GOFLAGS) -race -count=1 -v ./e2e/...
 
 ## envoy: print the path of the Envoy to test with, installing the pinned one
@@ -59,6 +68,19 @@ else ifneq ($(ENVOY_BIN),)
 	@echo "$(ENVOY_BIN)"
 else
 	@e2e/tools/install-envoy $(ENVOY_VERSION) $(ENVOY_CACHE)
+endif
+
+## kube-tools: print the directory with kube-apiserver, etcd and kubectl to
+## test against (KUBEBUILDER_ASSETS), building the pinned ones when it is unset
+## (nothing with INFERXDS_SKIP_KUBE=1).
+kube-tools:
+ifeq ($(INFERXDS_SKIP_KUBE),1)
+	@true
+else ifneq ($(KUBEBUILDER_ASSETS),)
+	@for b in etcd kube-apiserver kubectl; do test -x "$(KUBEBUILDER_ASSETS)/$$b" || { echo "KUBEBUILDER_ASSETS=$(KUBEBUILDER_ASSETS) has no executable $$b" >&2; exit 1; }; done
+	@echo "$(KUBEBUILDER_ASSETS)"
+else
+	@e2e/tools/install-kube $(KUBE_VERSION) $(KUBE_CACHE)
 endif
 
 ## bench: translation, weight-noise and placement benchmarks with allocations.

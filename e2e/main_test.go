@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"sync/atomic"
 	"testing"
+
+	"github.com/inferxds/inferxds/e2e/kubeenv"
 )
 
 // envoyVersion is the Envoy release the project is tested against (the
@@ -47,6 +49,9 @@ func run(m *testing.M) int {
 	code := m.Run()
 	if n := envoySkips.Load(); n > 0 {
 		fmt.Printf("e2e: SKIPPED %d Envoy tests (INFERXDS_SKIP_ENVOY=1): the data path through Envoy was not tested\n", n)
+	}
+	if summary := kubeenv.SkipSummary(); summary != "" {
+		fmt.Println("e2e:", summary)
 	}
 	return code
 }

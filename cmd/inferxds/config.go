@@ -41,6 +41,7 @@ type config struct {
 	Pprof            bool    `mapstructure:"pprof"`
 
 	securityConfig `mapstructure:",squash"`
+	drConfig       `mapstructure:",squash"`
 }
 
 // setting ties a flag to its key in the config file.
@@ -65,7 +66,7 @@ var settings = append([]setting{
 	{"log-level", "logLevel"},
 	{"log-format", "logFormat"},
 	{"pprof", "pprof"},
-}, securitySettings...)
+}, append(securitySettings, drSettings...)...)
 
 const (
 	envPrefix  = "INFERXDS_"

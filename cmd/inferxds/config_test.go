@@ -50,7 +50,20 @@ insecure: true
 trustDomain: file.example
 maxNodeBytes: 1024
 metricsTokenFile: /file/token
+dr: true
+actuator: none
+probeInterval: 2s
+incidentLog: /file/incidents.jsonl
+drGuardShare: 0.3
+localDir: /file/local
 `
+
+// defaultDR and fileDR are serve's DR settings by default and from
+// fullConfigFile.
+var (
+	defaultDR = drConfig{Actuator: actuatorNone, DRGuardShare: 0.5}
+	fileDR    = drConfig{DR: true, Actuator: actuatorNone, ProbeInterval: 2 * time.Second, IncidentLog: "/file/incidents.jsonl", DRGuardShare: 0.3, LocalDir: "/file/local"}
+)
 
 // defaultSecurity is serve's security settings with no flag, variable or
 // file setting them.
@@ -71,7 +84,7 @@ func TestConfigDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := config{XDSAddress: "127.0.0.1:18000", MetricsAddress: "127.0.0.1:9090", Debounce: 100 * time.Millisecond, MaxDelay: 500 * time.Millisecond, ViewGrace: 5 * time.Minute, EnvoyListen: "0.0.0.0:10000", ScrapeInterval: 5 * time.Second, WeightMinInterval: 30 * time.Second, MaxRemovalShare: 0.5,
-		LogLevel: "info", LogFormat: "text", securityConfig: defaultSecurity}
+		LogLevel: "info", LogFormat: "text", securityConfig: defaultSecurity, drConfig: defaultDR}
 	if got != want {
 		t.Errorf("defaults = %+v, want %+v", got, want)
 	}
@@ -84,7 +97,7 @@ func TestConfigFileSetsEverySetting(t *testing.T) {
 	}
 	want := config{PolicyDir: "/file/policy", Fleet: "/file/fleet.yaml", XDSAddress: "127.0.0.1:1001", MetricsAddress: "127.0.0.1:2001", Debounce: 150 * time.Millisecond, MaxDelay: 2 * time.Second, ViewGrace: time.Minute, EnvoyListen: "127.0.0.1:3001",
 		ScrapeInterval: 10 * time.Second, ScrapeTimeout: 3 * time.Second, TelemetryStaleAfter: time.Minute, WeightMinInterval: 5 * time.Second, MaxRemovalShare: 0.25, AllowMassRemoval: true,
-		LogLevel: "debug", LogFormat: "json", Pprof: true, securityConfig: fileSecurity}
+		LogLevel: "debug", LogFormat: "json", Pprof: true, securityConfig: fileSecurity, drConfig: fileDR}
 	if got != want {
 		t.Errorf("from file = %+v, want %+v", got, want)
 	}
@@ -108,13 +121,19 @@ func TestEnvironmentOverridesConfigFile(t *testing.T) {
 	t.Setenv("INFERXDS_LOG_LEVEL", "warn")
 	t.Setenv("INFERXDS_LOG_FORMAT", "text")
 	t.Setenv("INFERXDS_PPROF", "false")
+	t.Setenv("INFERXDS_DR", "false")
+	t.Setenv("INFERXDS_PROBE_INTERVAL", "3s")
+	t.Setenv("INFERXDS_INCIDENT_LOG", "/env/incidents.jsonl")
+	t.Setenv("INFERXDS_DR_GUARD_SHARE", "0.6")
+	t.Setenv("INFERXDS_LOCAL_DIR", "/env/local")
 	got, err := serveConfig(t, fullConfigFile)
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := config{PolicyDir: "/env/policy", Fleet: "/env/fleet.yaml", XDSAddress: "127.0.0.1:1002", MetricsAddress: "127.0.0.1:2002", Debounce: 250 * time.Millisecond, MaxDelay: 3 * time.Second, ViewGrace: 2 * time.Minute, EnvoyListen: "127.0.0.1:3002",
 		ScrapeInterval: 20 * time.Second, ScrapeTimeout: 4 * time.Second, TelemetryStaleAfter: 2 * time.Minute, WeightMinInterval: 7 * time.Second, MaxRemovalShare: 0.75,
-		LogLevel: "warn", LogFormat: "text", securityConfig: fileSecurity}
+		LogLevel: "warn", LogFormat: "text", securityConfig: fileSecurity,
+		drConfig: drConfig{Actuator: actuatorNone, ProbeInterval: 3 * time.Second, IncidentLog: "/env/incidents.jsonl", DRGuardShare: 0.6, LocalDir: "/env/local"}}
 	if got != want {
 		t.Errorf("env over file = %+v, want %+v", got, want)
 	}
@@ -132,6 +151,28 @@ func TestFlagsOverrideEnvironment(t *testing.T) {
 	}
 	if got.MetricsAddress != "127.0.0.1:2001" || got.MaxDelay != 2*time.Second {
 		t.Errorf("settings without flag or env must come from the file: %+v", got)
+	}
+}
+
+func TestDRSettingsThatCannotWorkAreErrors(t *testing.T) {
+	for name, tc := range map[string]struct {
+		args []string
+		want string
+	}{
+		"unknown actuator":        {[]string{"--dr", "--actuator", "kube"}, `--actuator "kube": must be none or local`},
+		"local actuator, no --dr": {[]string{"--actuator", "local"}, "--actuator local needs --dr"},
+		"guard share above 1":     {[]string{"--dr", "--dr-guard-share", "1.5"}, "--dr-guard-share 1.5: must be between 0 and 1"},
+		"negative probe interval": {[]string{"--dr", "--probe-interval", "-1s"}, "--probe-interval -1s: must not be negative"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			cfg, err := serveConfig(t, "", tc.args...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := cfg.drConfig.check(); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %v, want one containing %q", err, tc.want)
+			}
+		})
 	}
 }
 

@@ -5,11 +5,12 @@ import (
 	"net/http/pprof"
 )
 
-// registerOpsHandlers adds readiness, the per-model status and, when
-// enabled, the Go profiler to the metrics port.
+// registerOpsHandlers adds readiness, the per-model status, the DR
+// fail-back command and, when enabled, the Go profiler to the metrics port.
 func (cp *controlPlane) registerOpsHandlers(mux *http.ServeMux) {
 	mux.HandleFunc("GET /readyz", cp.serveReady)
 	mux.HandleFunc("GET /status/models/{model}", cp.serveModelStatus)
+	mux.HandleFunc("POST /dr/failback", cp.serveFailBack)
 	if cp.cfg.Pprof {
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
 		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)

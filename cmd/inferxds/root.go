@@ -65,6 +65,7 @@ func newRootCommand(stdout, stderr io.Writer) *cobra.Command {
 		newBootstrapCommand(),
 		newDumpCommand(),
 		newStatusCommand(),
+		newFailbackCommand(),
 		newModelsimCommand(),
 	)
 	return root

@@ -17,6 +17,7 @@ import (
 
 	"github.com/inferxds/inferxds/cmd/internal/readyfile"
 	"github.com/inferxds/inferxds/drpolicy"
+	"github.com/inferxds/inferxds/drpolicy/engine"
 	"github.com/inferxds/inferxds/internal/controller"
 	"github.com/inferxds/inferxds/internal/hub"
 	"github.com/inferxds/inferxds/snapshot"
@@ -66,6 +67,7 @@ func newServeCommand() *cobra.Command {
 	addLogFlags(f)
 	f.Bool("pprof", false, "serve Go's profiler at /debug/pprof/ on the metrics address")
 	addSecurityFlags(f)
+	addDRFlags(f)
 	addConfigFlag(f)
 	return cmd
 }
@@ -91,6 +93,9 @@ type controlPlane struct {
 	// telemetry applied, as the hub's telemetry value, which the controller
 	// then translates; nil when scraping is off.
 	telemetry *telemetry.Runner
+	// drLoop probes, plans and publishes the DR state the controller
+	// translates through; nil without --dr.
+	drLoop *engine.Loop
 }
 
 func serve(ctx context.Context, cfg config, logw io.Writer) error {
@@ -121,6 +126,9 @@ func serve(ctx context.Context, cfg config, logw io.Writer) error {
 func listen(cfg config, logger *slog.Logger, fleet *topology.Fleet, pol *drpolicy.Policy) (*controlPlane, error) {
 	opts, err := cfg.translateOptions()
 	if err != nil {
+		return nil, err
+	}
+	if err := cfg.drConfig.check(); err != nil {
 		return nil, err
 	}
 	registry := prometheus.NewRegistry()
@@ -158,10 +166,14 @@ func listen(cfg config, logger *slog.Logger, fleet *topology.Fleet, pol *drpolic
 		cp.telemetry.UpdateFleet(fleet)
 		translated = cp.hub.Telemetry
 	}
-	cp.ctrl = controller.New(cp.server, controller.Config{
+	ctrlCfg := controller.Config{
 		Fleet: translated, Policy: cp.hub.Policy, Translator: snapshot.NewTranslator(opts...),
 		Holdoff: cfg.Debounce, MaxDelay: cfg.MaxDelay, ViewGrace: cfg.ViewGrace, Logger: logger,
-	})
+	}
+	if cfg.DR {
+		ctrlCfg.DR = cp.hub.DR
+	}
+	cp.ctrl = controller.New(cp.server, ctrlCfg)
 	if cp.xdsLis, err = net.Listen("tcp", cfg.XDSAddress); err != nil {
 		return nil, fmt.Errorf("xds address: %w", err)
 	}
@@ -177,6 +189,15 @@ func listen(cfg config, logger *slog.Logger, fleet *topology.Fleet, pol *drpolic
 
 // run serves until ctx ends or a part fails, then stops every part.
 func (cp *controlPlane) run(ctx context.Context) error {
+	if cp.cfg.DR {
+		stopDR, err := cp.startDRLoop(ctx)
+		if err != nil {
+			cp.xdsLis.Close()
+			cp.httpLis.Close()
+			return err
+		}
+		defer stopDR()
+	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	httpServer := &http.Server{Handler: requireToken(cp.metricsToken, cp.httpHandler()), ReadHeaderTimeout: 5 * time.Second}
@@ -194,6 +215,9 @@ func (cp *controlPlane) run(ctx context.Context) error {
 	if cp.telemetry != nil {
 		wg.Go(func() { cp.telemetry.Run(ctx) })
 		wg.Go(func() { cp.feedTelemetry(ctx) })
+	}
+	if cp.drLoop != nil {
+		wg.Go(func() { fail(cp.drLoop.Run(ctx)) })
 	}
 	<-ctx.Done()
 	cp.logger.Info("shutting down")

@@ -45,7 +45,9 @@ func newStatusCommand() *cobra.Command {
 			"whether it is synced, stale (and for how long) or rejected the latest config (and why).\n\n" +
 			"With MODEL: the model's instances as the control plane at --metrics-address sees them " +
 			"(GET /status/models/MODEL): zone, node, tier, role, health, weight, and the EDS priority " +
-			"the proxies of each zone give it (- where it is not an endpoint).",
+			"the proxies of each zone give it (- where it is not an endpoint); with serve --dr, the " +
+			"DR state applied, the checkpoint each instance reported, and the model's open and recent " +
+			"incidents with each stage's time after the fault (or detection).",
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := checkOutput(o.output); err != nil {

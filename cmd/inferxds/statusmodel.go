@@ -11,21 +11,26 @@ import (
 	"slices"
 	"strconv"
 	"text/tabwriter"
+	"time"
 
 	"github.com/inferxds/inferxds/drpolicy"
+	"github.com/inferxds/inferxds/drpolicy/dr"
 	"github.com/inferxds/inferxds/snapshot"
 	"github.com/inferxds/inferxds/topology"
 )
 
 // modelStatus is GET /status/models/{model}: the model's instances in the
-// fleet the control plane serves (telemetry applied) and the EDS priority
-// each zone's proxies give them, translated on request from the current
-// fleet and policy, so zones without a connected proxy are shown too.
+// fleet the control plane serves (telemetry and, with --dr, the DR state
+// applied) and the EDS priority each zone's proxies give them, translated
+// on request from the current fleet and policy, so zones without a
+// connected proxy are shown too; with --dr, the model's open and recent
+// incidents.
 type modelStatus struct {
 	Model string `json:"model"`
 	// Zones are the fleet's zones, the columns of Priorities.
 	Zones     []string         `json:"zones"`
 	Instances []instanceStatus `json:"instances"`
+	Incidents []dr.Incident    `json:"incidents,omitempty"`
 }
 
 type instanceStatus struct {
@@ -40,6 +45,9 @@ type instanceStatus struct {
 	// Priorities is the instance's EDS priority as seen from each zone;
 	// a zone is absent when the instance is not an endpoint there.
 	Priorities map[string]uint32 `json:"priorities"`
+	// Checkpoint is the model checkpoint the instance last reported to the
+	// DR loop's probes.
+	Checkpoint *dr.Checkpoint `json:"checkpoint,omitempty"`
 }
 
 // servedFleet is the fleet the controller translates: with telemetry
@@ -57,7 +65,9 @@ func (cp *controlPlane) servedFleet() *topology.Fleet {
 func (cp *controlPlane) serveModelStatus(w http.ResponseWriter, r *http.Request) {
 	model := r.PathValue("model")
 	pol, _ := cp.hub.Policy.Get()
-	doc, found, err := modelStatusOf(cp.servedFleet(), pol, model, cp.translateOptions())
+	state := cp.drState()
+	fleet, pol := dr.Effective(cp.servedFleet(), pol, state)
+	doc, found, err := modelStatusOf(fleet, pol, state, model, cp.translateOptions())
 	switch {
 	case err != nil:
 		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": err.Error()})
@@ -76,13 +86,21 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	_ = enc.Encode(v)
 }
 
-// modelStatusOf describes model; found is false when neither the policy
-// nor the fleet has it.
-func modelStatusOf(fleet *topology.Fleet, pol *drpolicy.Policy, model string, opts []snapshot.Option) (doc modelStatus, found bool, err error) {
+// modelStatusOf describes model in the effective fleet and policy, with
+// the DR state's checkpoints and incidents (state may be nil); found is
+// false when neither the policy nor the fleet has it.
+func modelStatusOf(fleet *topology.Fleet, pol *drpolicy.Policy, state *dr.State, model string, opts []snapshot.Option) (doc modelStatus, found bool, err error) {
 	doc = modelStatus{Model: model, Zones: []string{}, Instances: []instanceStatus{}}
 	for _, in := range fleet.Instances {
 		if in.Model == model {
-			doc.Instances = append(doc.Instances, newInstanceStatus(in))
+			doc.Instances = append(doc.Instances, newInstanceStatus(in, state))
+		}
+	}
+	if state != nil {
+		for _, inc := range state.Incidents {
+			if inc.Model == model {
+				doc.Incidents = append(doc.Incidents, inc)
+			}
 		}
 	}
 	inPolicy := slices.ContainsFunc(pol.Models, func(m drpolicy.Model) bool { return m.Name == model })
@@ -105,12 +123,18 @@ func modelStatusOf(fleet *topology.Fleet, pol *drpolicy.Policy, model string, op
 	return doc, true, nil
 }
 
-func newInstanceStatus(in topology.Instance) instanceStatus {
-	return instanceStatus{
+func newInstanceStatus(in topology.Instance, state *dr.State) instanceStatus {
+	st := instanceStatus{
 		Name: in.Name, Zone: in.Zone, Node: in.Node, Address: fmt.Sprintf("%s:%d", in.Address, in.Port),
 		Tier: string(in.Tier), Role: string(in.Role), Health: string(in.Health), Weight: in.EffectiveWeight(),
 		Priorities: map[string]uint32{},
 	}
+	if state != nil {
+		if rec, ok := state.Instance(in.Name); ok {
+			st.Checkpoint = rec.Checkpoint
+		}
+	}
+	return st
 }
 
 // endpointPriorities maps each endpoint of the cluster's load assignment,
@@ -169,9 +193,13 @@ func fetchModelStatus(ctx context.Context, addr, model, token string) (modelStat
 }
 
 func modelTable(tw *tabwriter.Writer, doc modelStatus) {
+	checkpoints := slices.ContainsFunc(doc.Instances, func(in instanceStatus) bool { return in.Checkpoint != nil })
 	fmt.Fprint(tw, "INSTANCE\tZONE\tNODE\tADDRESS\tTIER\tROLE\tHEALTH\tWEIGHT")
 	for _, z := range doc.Zones {
 		fmt.Fprint(tw, "\tP@"+z)
+	}
+	if checkpoints {
+		fmt.Fprint(tw, "\tCHECKPOINT")
 	}
 	fmt.Fprintln(tw)
 	for _, in := range doc.Instances {
@@ -184,6 +212,50 @@ func modelTable(tw *tabwriter.Writer, doc modelStatus) {
 			}
 			fmt.Fprint(tw, "\t"+cell)
 		}
+		if checkpoints {
+			fmt.Fprint(tw, "\t"+checkpointCell(in.Checkpoint))
+		}
 		fmt.Fprintln(tw)
 	}
+	if len(doc.Incidents) > 0 {
+		fmt.Fprintln(tw)
+		incidentTable(tw, doc.Incidents)
+	}
+}
+
+func checkpointCell(c *dr.Checkpoint) string {
+	if c == nil {
+		return "-"
+	}
+	return c.ID + "@" + c.Time.UTC().Format(time.RFC3339)
+}
+
+// incidentTable lists incidents with each stage's time after the fault
+// (or, where the fault time is not known, after detection).
+func incidentTable(tw *tabwriter.Writer, incidents []dr.Incident) {
+	fmt.Fprintln(tw, "INCIDENT\tFAILURE\tINSTANCE\tREPLACEMENT\tFAULT\tDETECTED\tDRAINED\tPROMOTION\tREADY\tRESTORED\tNOTE")
+	for _, inc := range incidents {
+		from := cmp.Or(inc.FaultAt, inc.DetectedAt)
+		fault := "-"
+		if !inc.FaultAt.IsZero() {
+			fault = inc.FaultAt.UTC().Format(time.RFC3339Nano)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s", inc.ID, inc.Failure, inc.Instance, cmp.Or(inc.Replacement, "-"), fault)
+		for _, at := range []time.Time{inc.DetectedAt, inc.DrainedAt, inc.PromotionStartedAt, inc.PromotedReadyAt, inc.RestoredAt} {
+			fmt.Fprint(tw, "\t"+sinceCell(from, at))
+		}
+		fmt.Fprintln(tw, "\t"+cmp.Or(inc.Note, "-"))
+	}
+}
+
+// sinceCell is at as a time after from ("+1.25s"), or "-" when the stage
+// has not happened.
+func sinceCell(from, at time.Time) string {
+	if at.IsZero() {
+		return "-"
+	}
+	if from.IsZero() {
+		return at.UTC().Format(time.RFC3339Nano)
+	}
+	return "+" + at.Sub(from).Round(time.Millisecond).String()
 }

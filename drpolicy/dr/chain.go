@@ -260,8 +260,19 @@ func (p *planner) fillStandbys(m drpolicy.Model) {
 	}
 	short = max(0, m.WarmStandby+short-c.warm)
 	for ; c.cold < m.ColdStandby+short; c.cold++ {
-		p.createCold(m)
+		p.createCold(m, p.coldReason(m, c.cold, short))
 	}
+}
+
+// coldReason says why a cold standby is created: to keep coldStandby, or,
+// beyond it, to be loaded for the warm (and, through them, hot) standbys
+// the chain lacks with no cold one left to load.
+func (p *planner) coldReason(m drpolicy.Model, cold, warmShort int) string {
+	if cold < m.ColdStandby {
+		return fmt.Sprintf("cold standbys below coldStandby %d", m.ColdStandby)
+	}
+	return fmt.Sprintf("warm standbys missing for the chain: %d (warmStandby %d, hotStandby %d), and no cold standby to load: created to be loaded",
+		warmShort, m.WarmStandby, m.HotStandby)
 }
 
 func (p *planner) first(cands []topology.Instance) (topology.Instance, bool) {
@@ -273,9 +284,9 @@ func (p *planner) first(cands []topology.Instance) (topology.Instance, bool) {
 
 // createCold asks for a new cold standby in the active zone holding the
 // fewest of the model's instances.
-func (p *planner) createCold(m drpolicy.Model) {
+func (p *planner) createCold(m drpolicy.Model, reason string) {
 	p.emit(Action{Kind: ActionCreate, Model: m.Name, Instance: p.freeName(m.Name, "cold"), Zone: p.sparsestZone(m.Name),
-		Tier: topology.TierCold, Incident: p.openIncidentID(m.Name), Reason: fmt.Sprintf("cold standbys below coldStandby %d", m.ColdStandby)})
+		Tier: topology.TierCold, Incident: p.openIncidentID(m.Name), Reason: reason})
 }
 
 // createEmergency asks for a new hot primary when nothing is left to raise.

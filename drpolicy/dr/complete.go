@@ -19,7 +19,12 @@ func Complete(s *State, a Action, got topology.Instance, err error, now time.Tim
 	if a.Kind == ActionCreate {
 		out.edit(a.Instance, a.Model, func(st *InstanceState) { st.Added = created(a, got) })
 	} else {
-		out.edit(a.Instance, a.Model, func(st *InstanceState) { st.reached(a, got) })
+		out.edit(a.Instance, a.Model, func(st *InstanceState) {
+			st.reached(a, got)
+			if st.Added != nil {
+				st.Added = refreshed(*st.Added, got)
+			}
+		})
 	}
 	if inc := out.incident(a.Incident); inc != nil && inc.Replacement == a.Instance && inc.PromotedReadyAt.IsZero() && a.Tier == topology.TierHot {
 		inc.PromotedReadyAt = now
@@ -37,6 +42,18 @@ func (st *InstanceState) reached(a Action, got topology.Instance) {
 			st.GPUs = a.GPUs
 		}
 	}
+}
+
+// refreshed is an instance the engine added, as the Actuator's answer to a
+// later action says it now runs: its health and, when given, address.
+func refreshed(in, got topology.Instance) *topology.Instance {
+	if got.Health != "" {
+		in.Health = got.Health
+	}
+	if got.Address != "" {
+		in.Address, in.Port = got.Address, got.Port
+	}
+	return &in
 }
 
 // created is the instance a create made, with what the action asked for

@@ -52,3 +52,17 @@ func (s *State) incident(id string) *Incident {
 	}
 	return &s.Incidents[i]
 }
+
+// WithCheckpoint returns s with the checkpoint an instance reported
+// recorded. s is left alone, and returned as it is when that checkpoint is
+// already recorded.
+func WithCheckpoint(s *State, instance, model string, c Checkpoint) *State {
+	if s != nil {
+		if st, ok := s.Instance(instance); ok && st.Checkpoint != nil && st.Checkpoint.ID == c.ID && st.Checkpoint.Time.Equal(c.Time) {
+			return s
+		}
+	}
+	out := s.clone()
+	out.edit(instance, model, func(st *InstanceState) { st.Checkpoint = &c })
+	return out
+}

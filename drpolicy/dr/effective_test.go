@@ -4,6 +4,7 @@ import (
 	"reflect"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/inferxds/inferxds/snapshot"
 	"github.com/inferxds/inferxds/topology"
@@ -113,5 +114,23 @@ func TestEffectiveSortsAddedInstances(t *testing.T) {
 	ef, _ := Effective(f, p, &State{Instances: []InstanceState{{Name: "a-first", Model: "llama-2-7b", Added: added}}})
 	if ef.Instances[0].Name != "a-first" {
 		t.Errorf("effective fleet starts with %q; an added instance must take its place in name order", ef.Instances[0].Name)
+	}
+}
+
+func TestWithCheckpointRecordsOnlyAChange(t *testing.T) {
+	ck := Checkpoint{ID: "ck-1", Time: time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)}
+	s := WithCheckpoint(nil, "a", "m", ck)
+	if st, ok := s.Instance("a"); !ok || st.Checkpoint == nil || st.Checkpoint.ID != "ck-1" {
+		t.Fatalf("state %+v, want a at ck-1", s)
+	}
+	if again := WithCheckpoint(s, "a", "m", ck); again != s {
+		t.Error("the same checkpoint again made a new state")
+	}
+	next := WithCheckpoint(s, "a", "m", Checkpoint{ID: "ck-2", Time: ck.Time.Add(time.Minute)})
+	if st, _ := next.Instance("a"); st.Checkpoint.ID != "ck-2" {
+		t.Errorf("a at %+v, want ck-2", st.Checkpoint)
+	}
+	if st, _ := s.Instance("a"); st.Checkpoint.ID != "ck-1" {
+		t.Errorf("the earlier state changed to %+v", st.Checkpoint)
 	}
 }

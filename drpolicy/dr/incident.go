@@ -87,6 +87,17 @@ func (p *planner) unreplaced(model string) *Incident {
 	return found
 }
 
+// replacedBy is the open incident the named instance is being raised
+// for, or nil.
+func (p *planner) replacedBy(instance string) *Incident {
+	for i := range p.s.Incidents {
+		if inc := &p.s.Incidents[i]; inc.Open() && inc.Replacement == instance {
+			return inc
+		}
+	}
+	return nil
+}
+
 // openIncidentID is the ID of the model's earliest open incident, or "".
 func (p *planner) openIncidentID(model string) string {
 	var found *Incident
@@ -102,8 +113,13 @@ func (p *planner) openIncidentID(model string) string {
 }
 
 // startPromotion records on the incident (if any) the instance raised in
-// its failed instance's place, and returns the incident's ID.
+// its failed instance's place, and returns the incident's ID. An instance
+// raised again (its earlier action failed) keeps the incident it was
+// first raised for.
 func (p *planner) startPromotion(inc *Incident, replacement string) string {
+	if prior := p.replacedBy(replacement); prior != nil {
+		inc = prior
+	}
 	if inc == nil {
 		return ""
 	}

@@ -117,6 +117,17 @@ func TestCompleteRecordsCreatedInstance(t *testing.T) {
 	}
 }
 
+func TestCompleteRefreshesAnAddedInstance(t *testing.T) {
+	create := Action{Kind: ActionCreate, Model: "m", Instance: "m-cold-1", Zone: "az-1", Tier: topology.TierCold}
+	s := Complete(&State{}, create, topology.Instance{Address: "127.0.0.1", Port: 9100, Health: topology.HealthUnknown}, nil, t0)
+	wake := Action{Kind: ActionWake, Model: "m", Instance: "m-cold-1", Node: "n1", GPUs: []int{2}, Tier: topology.TierHot}
+	s = Complete(s, wake, topology.Instance{Address: "127.0.0.1", Port: 9100, Health: topology.HealthServing}, nil, t0)
+	st, _ := s.Instance("m-cold-1")
+	if in := st.apply(*st.Added); in.Tier != topology.TierHot || in.Health != topology.HealthServing || in.Node != "n1" {
+		t.Errorf("woken created instance is %+v, want hot and serving on n1", in)
+	}
+}
+
 const reclaimFleet = `
 zones: [{name: az-1, role: active}]
 nodes:

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -220,6 +221,27 @@ func planCases() []planCase {
 			wantNotes:   []string{"standby llama-h0 checkpoint lags the freshest by 1s > rpo 0s"}},
 		{name: "warm standbys below policy: a cold one loaded and a cold one created",
 			edit: withPolicy(1, 2, 1), wantActions: []string{"load llama-c1", "create llama-2-7b-cold-1"}},
+		{name: "coldStandby 0 and nothing to load for the hot standby: the cold one created says it is to be loaded",
+			edit: both(without("llama-w1", "llama-c1"), withPolicy(1, 0, 0)), failures: []Failure{crash("llama-a1")},
+			wantActions: []string{"drain llama-a1", "promote llama-h1", "create llama-2-7b-cold-1"},
+			check: func(t *testing.T, d Decision) {
+				reason := d.Actions[2].Reason
+				if strings.Contains(reason, "coldStandby 0") || !strings.Contains(reason, "no cold standby to load") {
+					t.Errorf("create reason %q: want why a cold standby is created beyond coldStandby 0", reason)
+				}
+			}},
+		{name: "a warm standby raised once and its wake failed: woken again for the same incident",
+			edit: without("llama-h1"),
+			state: &State{
+				Instances: []InstanceState{{Name: "llama-a1", Model: "llama-2-7b", Health: topology.HealthUnhealthy}, {Name: "llama-w1", Model: "llama-2-7b", Role: topology.RolePrimary}},
+				Incidents: []Incident{{ID: "llama-2-7b/llama-a1/1", Model: "llama-2-7b", Instance: "llama-a1", Replacement: "llama-w1", DetectedAt: t0, PromotionStartedAt: t0}},
+			},
+			wantActions: []string{"wake llama-w1@n1[2]", "load llama-c1", "create llama-2-7b-cold-1", "create llama-2-7b-cold-2"},
+			check: func(t *testing.T, d Decision) {
+				if a := d.Actions[0]; a.Incident != "llama-2-7b/llama-a1/1" {
+					t.Errorf("wake %+v: want it for the incident llama-w1 replaces", a)
+				}
+			}},
 		{name: "cold standbys below policy: created with the next free name",
 			edit: withPolicy(1, 1, 3), wantActions: []string{"create llama-2-7b-cold-1", "create llama-2-7b-cold-2"}},
 		{name: "nothing left to raise: an emergency instance in an active zone",

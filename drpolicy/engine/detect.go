@@ -81,6 +81,13 @@ func (d *Detector) Observe(results []ProbeResult, now time.Time) Round {
 	return r
 }
 
+// Forget drops what the detector knows of an instance: one taken out of
+// service is counted afresh once it is back.
+func (d *Detector) Forget(instance string) {
+	delete(d.failed, instance)
+	delete(d.down, instance)
+}
+
 func (d *Detector) guardHolds(results []ProbeResult) bool {
 	if d.GuardShare <= 0 || len(results) < 2 {
 		return false

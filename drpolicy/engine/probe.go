@@ -1,5 +1,8 @@
-// Package engine owns the DR reconcile loop's I/O: the probes that find
-// failed instances and the checkpoints they serve.
+// Package engine owns the DR reconcile loop and its I/O: the probes that
+// find failed instances and the checkpoints they serve, the detector and
+// guard that judge them, the dispatcher that hands actions to an Actuator,
+// the incident log and metrics, and the Loop that ties them to the hub
+// (the planner itself is the pure dr package).
 package engine
 
 import (
