@@ -73,7 +73,7 @@ func (v demoView) render(w io.Writer) error {
 // what its tier means (a warm standby sleeps, a cold one has no process).
 func state(in topology.Instance) string {
 	switch {
-	case in.Health != topology.HealthServing && in.Health != "":
+	case in.Health != topology.HealthServing && in.Health != topology.HealthUnknown && in.Health != "":
 		return string(in.Health)
 	case in.Tier == topology.TierWarm:
 		return "asleep"

@@ -16,6 +16,7 @@ func TestDemoViewShowsEachInstanceAndTheRecovery(t *testing.T) {
 		{Name: "m-az2-hot", Model: "m", Zone: "az-2", Tier: topology.TierHot, Role: topology.RolePrimary, Health: topology.HealthServing},
 		{Name: "m-az3-warm", Model: "m", Zone: "az-3", Tier: topology.TierWarm, Role: topology.RoleStandby, Health: topology.HealthLoading},
 		{Name: "m-az3-cold", Model: "m", Zone: "az-3", Tier: topology.TierCold, Role: topology.RoleStandby, Health: topology.HealthServing},
+		{Name: "m-cold-1", Model: "m", Zone: "az-1", Tier: topology.TierCold, Role: topology.RoleStandby, Health: topology.HealthUnknown},
 	}}
 	v := demoView{
 		Elapsed: 7 * time.Second, Fleet: fleet, Window: time.Second, Start: t0,
@@ -33,6 +34,7 @@ func TestDemoViewShowsEachInstanceAndTheRecovery(t *testing.T) {
 		`m-az2-hot +az-2 +hot +primary +serving +75\.0%`,
 		`m-az3-warm +az-3 +warm +standby +loading +-`,
 		`m-az3-cold +az-3 +cold +standby +stopped +-`,
+		`m-cold-1 +az-1 +cold +standby +stopped +-`,
 		`\+5s +fault +SIGKILL m-az1-primary`,
 		`\+5\.012s +detected`,
 	} {

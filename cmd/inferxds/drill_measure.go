@@ -116,25 +116,32 @@ func (r drillRun) result() drillResult {
 
 // stages reads detection, drain, promotion and restore off the incidents.
 func (r drillRun) stages(res *drillResult) {
-	stage := func(kind string, at func(dr.Incident) time.Time) time.Time {
+	// stage marks the latest time of a stage every incident reached,
+	// labelled with what the incidents say of it.
+	stage := func(kind string, at func(dr.Incident) time.Time, label func(dr.Incident) string) time.Time {
 		var latest time.Time
+		var labels []string
 		for _, inc := range res.Incidents {
 			t := at(inc)
 			if t.IsZero() {
 				return time.Time{} // not every failed instance reached it
 			}
 			latest = later(latest, t)
+			if l := label(inc); l != "" && !slices.Contains(labels, l) {
+				labels = append(labels, l)
+			}
 		}
 		if !latest.IsZero() {
-			res.Markers = append(res.Markers, marker{Kind: kind, At: latest})
+			res.Markers = append(res.Markers, marker{Kind: kind, At: latest, Label: strings.Join(labels, ", ")})
 		}
 		return latest
 	}
-	res.DetectedAt = stage(markDetected, func(i dr.Incident) time.Time { return i.DetectedAt })
-	stage(markDrained, func(i dr.Incident) time.Time { return i.DrainedAt })
-	stage(markPromoted, func(i dr.Incident) time.Time { return i.PromotedReadyAt })
+	none := func(dr.Incident) string { return "" }
+	res.DetectedAt = stage(markDetected, func(i dr.Incident) time.Time { return i.DetectedAt }, func(i dr.Incident) string { return string(i.Failure) })
+	stage(markDrained, func(i dr.Incident) time.Time { return i.DrainedAt }, none)
+	stage(markPromoted, func(i dr.Incident) time.Time { return i.PromotedReadyAt }, func(i dr.Incident) string { return i.Replacement })
 	if r.recovered() {
-		res.RestoredAt = stage(markRestored, func(i dr.Incident) time.Time { return i.RestoredAt })
+		res.RestoredAt = stage(markRestored, func(i dr.Incident) time.Time { return i.RestoredAt }, none)
 	}
 	if missing := r.unrecorded(); len(missing) > 0 {
 		res.Notes = append(res.Notes, "the DR engine recorded no incident for "+strings.Join(missing, ", "))

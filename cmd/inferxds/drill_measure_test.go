@@ -53,6 +53,9 @@ func TestDrillRunResultReadsStagesOffTheIncidentAndTraffic(t *testing.T) {
 	if !slices.Equal(kinds, want) {
 		t.Errorf("markers %v, want %v in time order", kinds, want)
 	}
+	if r.Markers[1].Label != "process-crash" || r.Markers[4].Label != "c" {
+		t.Errorf("detected says %q, promoted %q; want the failure type and the replacement", r.Markers[1].Label, r.Markers[4].Label)
+	}
 	if len(r.Incidents) != 1 || r.Incidents[0].ID != "m/a/1" {
 		t.Errorf("incidents %v, want only the crash's", r.Incidents)
 	}
