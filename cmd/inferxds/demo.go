@@ -83,6 +83,10 @@ func demo(ctx context.Context, o demoOptions, stdout, stderr io.Writer) error {
 		err = nil // Ctrl-C ends the demo early
 	}
 	err = errors.Join(err, s.close())
+	if run.FaultAt.IsZero() {
+		fmt.Fprintln(stdout, "\nstopped before the fault: no recovery to measure")
+		return err
+	}
 	fmt.Fprintln(stdout, "\nmeasured recovery:")
 	return errors.Join(err, writeTable(stdout, []drillResult{run.result()}))
 }

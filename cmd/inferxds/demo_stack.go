@@ -51,7 +51,6 @@ type stack struct {
 	cancel  context.CancelFunc
 	running sync.WaitGroup
 	runErr  chan error // the control plane's
-	frozen  []int      // pids stopped by a node-down drill
 	// serving is set once the control plane runs (and closes its own
 	// listeners when it stops).
 	serving bool
@@ -195,32 +194,26 @@ func (s *stack) effectiveFleet() *topology.Fleet {
 }
 
 // freeze stops (SIGSTOP) an instance's process: it neither answers nor
-// exits, as on a node that went down.
+// exits, as on a node that went down. The actuator's stop thaws it.
 func (s *stack) freeze(instance string) error {
 	procs := s.act.Instances()
 	i := slices.IndexFunc(procs, func(p local.Process) bool { return p.Name == instance })
 	if i < 0 {
 		return fmt.Errorf("freeze %s: no running process", instance)
 	}
-	pid := procs[i].PID
-	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+	if err := syscall.Kill(procs[i].PID, syscall.SIGSTOP); err != nil {
 		return fmt.Errorf("freeze %s: %w", instance, err)
 	}
-	s.frozen = append(s.frozen, pid)
 	return nil
 }
 
-// close stops everything started, in reverse order, and waits for it.
+// close stops everything started, in reverse order, and waits for it:
+// the control plane (and its DR loop) before the model servers, so that
+// no action reaches a closed actuator.
 func (s *stack) close() error {
 	var errs []error
 	if s.envoy != nil {
 		errs = append(errs, s.envoy.stop())
-	}
-	for _, pid := range s.frozen {
-		_ = syscall.Kill(pid, syscall.SIGCONT) // so that it can take the stop
-	}
-	if s.act != nil {
-		errs = append(errs, s.act.Close())
 	}
 	s.cancel()
 	s.running.Wait()
@@ -233,6 +226,9 @@ func (s *stack) close() error {
 	if s.cp != nil && !s.serving {
 		s.cp.xdsLis.Close()
 		s.cp.httpLis.Close()
+	}
+	if s.act != nil {
+		errs = append(errs, s.act.Close())
 	}
 	if s.gpus != nil {
 		errs = append(errs, s.gpus.close())

@@ -81,6 +81,9 @@ func drill(ctx context.Context, o drillOptions, stdout io.Writer) error {
 	var results []drillResult
 	var runErrs []error
 	for _, sc := range list {
+		if ctx.Err() != nil {
+			break // Ctrl-C: report what was measured
+		}
 		r, err := runDrill(ctx, sc, o)
 		if err != nil {
 			runErrs = append(runErrs, fmt.Errorf("%s: %w", sc.name, err))
