@@ -10,9 +10,19 @@ import (
 // exits 0 with nothing it started left running.
 func TestDemoRunsAndLeavesNoProcess(t *testing.T) {
 	requireEnvoy(t)
+	runDemo(t)
+}
+
+// TestDemoNoEnvoyRunsAndLeavesNoProcess is the demo with its traffic
+// through a proxyless gRPC client in place of Envoy.
+func TestDemoNoEnvoyRunsAndLeavesNoProcess(t *testing.T) { runDemo(t, "--no-envoy") }
+
+func runDemo(t *testing.T, extra ...string) {
+	t.Helper()
 	dir := t.TempDir()
-	p := startProcess(t, "inferxds demo", binaries.inferxds, "demo", "--duration", "20s", "--fault-after", "5s",
-		"--cold-load-time", "3s", "--warm-load-time", "1s", "--dir", dir)
+	args := append([]string{"demo", "--duration", "20s", "--fault-after", "5s",
+		"--cold-load-time", "3s", "--warm-load-time", "1s", "--dir", dir}, extra...)
+	p := startProcess(t, "inferxds demo", binaries.inferxds, args...)
 	awaitExit(t, p, drillTimeout)
 	out := p.output.String()
 	if code := p.cmd.ProcessState.ExitCode(); code != 0 {
@@ -30,6 +40,6 @@ func TestDemoRunsAndLeavesNoProcess(t *testing.T) {
 		}
 	}
 	if m := regexp.MustCompile(`process-crash .*`).FindString(out); m != "" {
-		report(t, "demo %s", m)
+		report(t, "demo %v %s", extra, m)
 	}
 }

@@ -22,6 +22,7 @@ type demoOptions struct {
 	ColdLoad   time.Duration
 	WarmLoad   time.Duration
 	Dir        string
+	NoEnvoy    bool
 }
 
 func newDemoCommand() *cobra.Command {
@@ -48,6 +49,7 @@ func newDemoCommand() *cobra.Command {
 	f.DurationVar(&o.Probe, "probe-interval", 500*time.Millisecond, "the DR engine's probe interval")
 	f.DurationVar(&o.ColdLoad, "cold-load-time", 10*time.Second, "how long a cold standby takes to load")
 	f.DurationVar(&o.WarmLoad, "warm-load-time", 3*time.Second, "how long a warm standby takes to wake up")
+	f.BoolVar(&o.NoEnvoy, "no-envoy", false, "send the traffic through a proxyless gRPC client (gRPC-Go's xDS) instead of an Envoy")
 	f.StringVar(&o.Dir, "dir", "", "keep the inputs and logs in this directory (default: a temporary one, removed)")
 	return cmd
 }
@@ -74,7 +76,7 @@ func demo(ctx context.Context, o demoOptions, stdout, stderr io.Writer) error {
 	}
 	defer log.Close()
 	fmt.Fprintf(stderr, "starting the control plane, model servers and Envoy (log: %s)\n", log.Name())
-	s, err := startStack(ctx, stackConfig{Dir: dir, Log: log, ProbeInterval: o.Probe, HealthCheck: o.Deep, ColdLoadTime: o.ColdLoad, WarmLoadTime: o.WarmLoad})
+	s, err := startStack(ctx, stackConfig{Dir: dir, Log: log, NoEnvoy: o.NoEnvoy, ProbeInterval: o.Probe, HealthCheck: o.Deep, ColdLoadTime: o.ColdLoad, WarmLoadTime: o.WarmLoad})
 	if err != nil {
 		return err
 	}

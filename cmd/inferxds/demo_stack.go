@@ -27,6 +27,9 @@ type stackConfig struct {
 	Log io.Writer
 	// GPUNodes runs a simulated gpu-agent per node and scrapes them.
 	GPUNodes bool
+	// NoEnvoy sends the traffic through a proxyless gRPC client in place
+	// of an Envoy.
+	NoEnvoy bool
 	// ProbeInterval is the DR engine's probe interval and HealthCheck the
 	// policy's healthCheckInterval, the deep probes' period (the example's
 	// are meant for real fleets).
@@ -47,6 +50,8 @@ type stack struct {
 	gpus   *gpuNodes
 	envoy  *envoyProcess
 	send   sender
+	// closeClient ends the proxyless gRPC client, when there is one.
+	closeClient func() error
 
 	cancel  context.CancelFunc
 	running sync.WaitGroup
@@ -93,15 +98,29 @@ func startStack(ctx context.Context, cfg stackConfig) (_ *stack, err error) {
 		return nil, err
 	}
 	s.serve(ctx)
+	if err := s.startClient(ctx, cfg); err != nil {
+		return nil, err
+	}
+	return s, s.awaitRoutable(ctx)
+}
+
+// startClient starts what the traffic goes through: an Envoy of
+// proxyZone, or with NoEnvoy a proxyless gRPC client of that zone.
+func (s *stack) startClient(ctx context.Context, cfg stackConfig) (err error) {
+	xdsAddr := s.cp.xdsLis.Addr().String()
+	if cfg.NoEnvoy {
+		s.send, s.closeClient, err = grpcSender(xdsAddr, proxyZone)
+		return err
+	}
 	bin, err := findEnvoy(ctx)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	if s.envoy, err = startEnvoy(bin, cfg.Dir, s.cp.xdsLis.Addr().String(), proxyZone); err != nil {
-		return nil, err
+	if s.envoy, err = startEnvoy(bin, cfg.Dir, xdsAddr, proxyZone); err != nil {
+		return err
 	}
 	s.send = envoySender(s.envoy.listen)
-	return s, s.awaitRoutable(ctx)
+	return nil
 }
 
 // demoServeConfig is serve's configuration for the demo: the inputs
@@ -156,7 +175,8 @@ func (s *stack) serve(ctx context.Context) {
 	s.running.Go(func() { s.runErr <- s.cp.run(ctx) })
 }
 
-// routableTimeout bounds the wait for every model to answer through Envoy.
+// routableTimeout bounds the wait for every model to answer through the
+// proxy or client.
 const routableTimeout = 30 * time.Second
 
 func (s *stack) awaitRoutable(ctx context.Context) error {
@@ -168,7 +188,7 @@ func (s *stack) awaitRoutable(ctx context.Context) error {
 				break
 			}
 			if time.Now().After(deadline) {
-				return fmt.Errorf("model %s not routable through Envoy within %v: %w", m.Name, routableTimeout, err)
+				return fmt.Errorf("model %s not routable within %v: %w", m.Name, routableTimeout, err)
 			}
 			time.Sleep(100 * time.Millisecond)
 		}
@@ -214,6 +234,9 @@ func (s *stack) close() error {
 	var errs []error
 	if s.envoy != nil {
 		errs = append(errs, s.envoy.stop())
+	}
+	if s.closeClient != nil {
+		errs = append(errs, s.closeClient())
 	}
 	s.cancel()
 	s.running.Wait()

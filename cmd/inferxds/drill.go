@@ -21,6 +21,7 @@ type drillOptions struct {
 	JSON      string
 	Report    string
 	Dir       string
+	NoEnvoy   bool
 	WarmUp    time.Duration
 	Settle    time.Duration
 	Probe     time.Duration
@@ -53,6 +54,7 @@ func newDrillCommand() *cobra.Command {
 	f.StringVar(&o.Scenario, "scenario", "", "run only this scenario (default: all)")
 	f.StringVar(&o.JSON, "json", "", "write the results as JSON to this file")
 	f.StringVar(&o.Report, "report", "", "write a self-contained HTML page with a timeline per scenario to this file")
+	f.BoolVar(&o.NoEnvoy, "no-envoy", false, "send the traffic through a proxyless gRPC client (gRPC-Go's xDS) instead of an Envoy")
 	f.StringVar(&o.Dir, "dir", "", "keep each scenario's inputs and logs under this directory (default: a temporary one, removed)")
 	f.DurationVar(&o.WarmUp, "warm-up", 2*time.Second, "traffic before the fault")
 	f.DurationVar(&o.Settle, "settle", time.Second, "traffic after the recovery")
@@ -137,7 +139,7 @@ func runDrill(ctx context.Context, sc scenario, o drillOptions) (drillResult, er
 	}
 	defer log.Close()
 	fmt.Fprintf(o.Progress, "%s: starting the local fleet (log: %s)\n", sc.name, log.Name())
-	s, err := startStack(ctx, stackConfig{Dir: dir, Log: log, GPUNodes: sc.failure == dr.FailureGPU,
+	s, err := startStack(ctx, stackConfig{Dir: dir, Log: log, NoEnvoy: o.NoEnvoy, GPUNodes: sc.failure == dr.FailureGPU,
 		ProbeInterval: o.Probe, HealthCheck: o.Deep, ColdLoadTime: o.ColdLoad, WarmLoadTime: o.WarmLoad})
 	if err != nil {
 		return drillResult{}, err
