@@ -42,6 +42,7 @@ type config struct {
 
 	securityConfig `mapstructure:",squash"`
 	drConfig       `mapstructure:",squash"`
+	kubeConfig     `mapstructure:",squash"`
 }
 
 // setting ties a flag to its key in the config file.
@@ -66,7 +67,7 @@ var settings = append([]setting{
 	{"log-level", "logLevel"},
 	{"log-format", "logFormat"},
 	{"pprof", "pprof"},
-}, append(securitySettings, drSettings...)...)
+}, append(append(securitySettings, drSettings...), kubeSettings...)...)
 
 const (
 	envPrefix  = "INFERXDS_"

@@ -56,6 +56,15 @@ probeInterval: 2s
 incidentLog: /file/incidents.jsonl
 drGuardShare: 0.3
 localDir: /file/local
+source: kube
+kubeconfig: /file/kubeconfig
+kubeNamespaces: inference,models
+kubeModelLabel: example.com/model
+kubeTierLabel: example.com/tier
+kubeRoleLabel: example.com/role
+kubePortName: serve
+kubeStandbyZones: az-9
+kubeSyncTimeout: 10s
 `
 
 // defaultDR and fileDR are serve's DR settings by default and from
@@ -64,6 +73,19 @@ var (
 	defaultDR = drConfig{Actuator: actuatorNone, DRGuardShare: 0.5}
 	fileDR    = drConfig{DR: true, Actuator: actuatorNone, ProbeInterval: 2 * time.Second, IncidentLog: "/file/incidents.jsonl", DRGuardShare: 0.3, LocalDir: "/file/local"}
 )
+
+// defaultKube is serve's fleet source settings with nothing setting them.
+var defaultKube = kubeConfig{
+	Source: "file", KubeModelLabel: "inferxds.io/model", KubeTierLabel: "inferxds.io/tier", KubeRoleLabel: "inferxds.io/role",
+	KubePortName: "http", KubeSyncTimeout: time.Minute,
+}
+
+// fileKube is fullConfigFile's fleet source settings.
+var fileKube = kubeConfig{
+	Source: "kube", Kubeconfig: "/file/kubeconfig", KubeNamespaces: "inference,models",
+	KubeModelLabel: "example.com/model", KubeTierLabel: "example.com/tier", KubeRoleLabel: "example.com/role",
+	KubePortName: "serve", KubeStandbyZones: "az-9", KubeSyncTimeout: 10 * time.Second,
+}
 
 // defaultSecurity is serve's security settings with no flag, variable or
 // file setting them.
@@ -84,7 +106,7 @@ func TestConfigDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := config{XDSAddress: "127.0.0.1:18000", MetricsAddress: "127.0.0.1:9090", Debounce: 100 * time.Millisecond, MaxDelay: 500 * time.Millisecond, ViewGrace: 5 * time.Minute, EnvoyListen: "0.0.0.0:10000", ScrapeInterval: 5 * time.Second, WeightMinInterval: 30 * time.Second, MaxRemovalShare: 0.5,
-		LogLevel: "info", LogFormat: "text", securityConfig: defaultSecurity, drConfig: defaultDR}
+		LogLevel: "info", LogFormat: "text", securityConfig: defaultSecurity, drConfig: defaultDR, kubeConfig: defaultKube}
 	if got != want {
 		t.Errorf("defaults = %+v, want %+v", got, want)
 	}
@@ -97,7 +119,7 @@ func TestConfigFileSetsEverySetting(t *testing.T) {
 	}
 	want := config{PolicyDir: "/file/policy", Fleet: "/file/fleet.yaml", XDSAddress: "127.0.0.1:1001", MetricsAddress: "127.0.0.1:2001", Debounce: 150 * time.Millisecond, MaxDelay: 2 * time.Second, ViewGrace: time.Minute, EnvoyListen: "127.0.0.1:3001",
 		ScrapeInterval: 10 * time.Second, ScrapeTimeout: 3 * time.Second, TelemetryStaleAfter: time.Minute, WeightMinInterval: 5 * time.Second, MaxRemovalShare: 0.25, AllowMassRemoval: true,
-		LogLevel: "debug", LogFormat: "json", Pprof: true, securityConfig: fileSecurity, drConfig: fileDR}
+		LogLevel: "debug", LogFormat: "json", Pprof: true, securityConfig: fileSecurity, drConfig: fileDR, kubeConfig: fileKube}
 	if got != want {
 		t.Errorf("from file = %+v, want %+v", got, want)
 	}
@@ -126,6 +148,8 @@ func TestEnvironmentOverridesConfigFile(t *testing.T) {
 	t.Setenv("INFERXDS_INCIDENT_LOG", "/env/incidents.jsonl")
 	t.Setenv("INFERXDS_DR_GUARD_SHARE", "0.6")
 	t.Setenv("INFERXDS_LOCAL_DIR", "/env/local")
+	t.Setenv("INFERXDS_SOURCE", "file")
+	t.Setenv("INFERXDS_KUBE_NAMESPACES", "env-ns")
 	got, err := serveConfig(t, fullConfigFile)
 	if err != nil {
 		t.Fatal(err)
@@ -133,11 +157,18 @@ func TestEnvironmentOverridesConfigFile(t *testing.T) {
 	want := config{PolicyDir: "/env/policy", Fleet: "/env/fleet.yaml", XDSAddress: "127.0.0.1:1002", MetricsAddress: "127.0.0.1:2002", Debounce: 250 * time.Millisecond, MaxDelay: 3 * time.Second, ViewGrace: 2 * time.Minute, EnvoyListen: "127.0.0.1:3002",
 		ScrapeInterval: 20 * time.Second, ScrapeTimeout: 4 * time.Second, TelemetryStaleAfter: 2 * time.Minute, WeightMinInterval: 7 * time.Second, MaxRemovalShare: 0.75,
 		LogLevel: "warn", LogFormat: "text", securityConfig: fileSecurity,
-		drConfig: drConfig{Actuator: actuatorNone, ProbeInterval: 3 * time.Second, IncidentLog: "/env/incidents.jsonl", DRGuardShare: 0.6, LocalDir: "/env/local"}}
+		drConfig: drConfig{Actuator: actuatorNone, ProbeInterval: 3 * time.Second, IncidentLog: "/env/incidents.jsonl", DRGuardShare: 0.6, LocalDir: "/env/local"}, kubeConfig: envKube}
 	if got != want {
 		t.Errorf("env over file = %+v, want %+v", got, want)
 	}
 }
+
+// envKube is fileKube with TestEnvironmentOverridesConfigFile's variables.
+var envKube = func() kubeConfig {
+	k := fileKube
+	k.Source, k.KubeNamespaces = "file", "env-ns"
+	return k
+}()
 
 func TestFlagsOverrideEnvironment(t *testing.T) {
 	t.Setenv("INFERXDS_XDS_ADDRESS", "127.0.0.1:1002")
@@ -163,13 +194,14 @@ func TestDRSettingsThatCannotWorkAreErrors(t *testing.T) {
 		"local actuator, no --dr": {[]string{"--actuator", "local"}, "--actuator local needs --dr"},
 		"guard share above 1":     {[]string{"--dr", "--dr-guard-share", "1.5"}, "--dr-guard-share 1.5: must be between 0 and 1"},
 		"negative probe interval": {[]string{"--dr", "--probe-interval", "-1s"}, "--probe-interval -1s: must not be negative"},
+		"local actuator, kube":    {[]string{"--dr", "--actuator", "local", "--source", "kube"}, "with --source kube the cluster runs them"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			cfg, err := serveConfig(t, "", tc.args...)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := cfg.drConfig.check(); err == nil || !strings.Contains(err.Error(), tc.want) {
+			if err := cfg.checkDR(); err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("error %v, want one containing %q", err, tc.want)
 			}
 		})

@@ -69,6 +69,15 @@ func (c drConfig) check() error {
 	return nil
 }
 
+// checkDR checks the DR settings, and that --actuator local has a fleet
+// of its own to run.
+func (c config) checkDR() error {
+	if c.Actuator == actuatorLocal && c.sources().fromKube() {
+		return errors.New("--actuator local runs the fleet's model servers on this machine; with --source kube the cluster runs them")
+	}
+	return c.drConfig.check()
+}
+
 // startDRLoop builds the DR loop of a serve with --dr, opening the
 // incident log and, with --actuator local, launching the fleet's model
 // servers; the returned function stops what it started.

@@ -138,6 +138,20 @@ func TestServeDRDrainsAFailedPrimary(t *testing.T) {
 		return nil
 	})
 
+	var status statusDocument
+	if err := json.Unmarshal([]byte(s.get(t, "/status")), &status); err != nil {
+		t.Fatal(err)
+	}
+	if len(status.DR) != 1 || len(status.DR[0].Incidents) != 1 || len(status.DR[0].Instances) != 2 || status.DR[0].Instances[0].Health != "unhealthy" {
+		t.Errorf("/status dr = %+v, want m1 with its two instances, m1-a unhealthy, and the incident", status.DR)
+	}
+
+	metrics := s.scrape(t)
+	if n, ok := sample(metrics, "inferxds_dr_recovery_seconds", "model=m1", "failure=probe-failure", "stage=switch"); !ok || n != 1 {
+		t.Errorf("inferxds_dr_recovery_seconds{stage=switch} has %v observations (present %v), want 1", n, ok)
+	}
+	wantSample(t, metrics, 0, "inferxds_dr_guard_held")
+
 	var table bytes.Buffer
 	o := statusOptions{metricsAddress: s.MetricsAddress, output: outputTable}
 	if err := runModelStatus(context.Background(), &table, o, "m1"); err != nil {

@@ -177,7 +177,7 @@ func startHarness(t *testing.T, policyDir, fleetFile string) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fleet, pol, err := sources{policyDir, fleetFile}.load()
+	fleet, pol, err := sources{policyDir: policyDir, fleetFile: fleetFile}.load()
 	if err != nil {
 		t.Fatal(err)
 	}

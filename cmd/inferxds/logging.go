@@ -37,6 +37,6 @@ func newLogger(w io.Writer, cfg config) (*slog.Logger, error) {
 func logLoaded(logger *slog.Logger, cfg config, fleet *topology.Fleet, pol *drpolicy.Policy) {
 	const example = "embedded example"
 	logger.Info("loaded policy and fleet",
-		"policy", cmp.Or(cfg.PolicyDir, example), "fleet", cmp.Or(cfg.Fleet, example),
+		"policy", cmp.Or(cfg.PolicyDir, example), "fleet", cfg.sources().fleetOrigin(),
 		"models", len(pol.Models), "instances", len(fleet.Instances), "zones", len(fleet.Zones), "nodes", len(fleet.Nodes))
 }

@@ -69,6 +69,7 @@ func newServeCommand() *cobra.Command {
 	f.Bool("pprof", false, "serve Go's profiler at /debug/pprof/ on the metrics address")
 	addSecurityFlags(f)
 	addDRFlags(f)
+	addKubeFlags(f)
 	addConfigFlag(f)
 	return cmd
 }
@@ -90,6 +91,9 @@ type controlPlane struct {
 	// none.
 	metricsToken string
 
+	// kube is the Kubernetes fleet source; nil when the fleet is a file.
+	kube *kubeFleet
+
 	// telemetry subscribes to the hub's fleet and publishes it, with
 	// telemetry applied, as the hub's telemetry value, which the controller
 	// then translates; nil when scraping is off.
@@ -108,7 +112,7 @@ func serve(ctx context.Context, cfg config, logw io.Writer) error {
 	if err != nil {
 		return err
 	}
-	fleet, pol, err := cfg.sources().load()
+	fleet, pol, kubeFleet, err := cfg.sources().open(ctx, logger)
 	if err != nil {
 		return err
 	}
@@ -118,6 +122,7 @@ func serve(ctx context.Context, cfg config, logw io.Writer) error {
 	if err != nil {
 		return err
 	}
+	cp.kube = kubeFleet
 	if err := writeReadyFile(cfg.ReadyFile, cp.xdsLis.Addr(), cp.httpLis.Addr()); err != nil {
 		cp.xdsLis.Close()
 		cp.httpLis.Close()
@@ -133,7 +138,7 @@ func listen(cfg config, logger *slog.Logger, fleet *topology.Fleet, pol *drpolic
 	if err != nil {
 		return nil, err
 	}
-	if err := cfg.drConfig.check(); err != nil {
+	if err := cfg.checkDR(); err != nil {
 		return nil, err
 	}
 	registry := prometheus.NewRegistry()
@@ -261,6 +266,9 @@ func (cp *controlPlane) watchPolicy(ctx context.Context) error {
 }
 
 func (cp *controlPlane) watchFleet(ctx context.Context) error {
+	if cp.kube != nil {
+		return cp.followKube(ctx)
+	}
 	if cp.cfg.Fleet == "" {
 		return nil
 	}

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"cmp"
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -22,6 +24,7 @@ import (
 type sources struct {
 	policyDir string
 	fleetFile string
+	kube      kubeConfig
 }
 
 func addSourceFlags(f *pflag.FlagSet) {
@@ -29,13 +32,20 @@ func addSourceFlags(f *pflag.FlagSet) {
 	f.String("fleet", "", "fleet file (with --policy-dir; neither: the embedded example)")
 }
 
-func (c config) sources() sources { return sources{policyDir: c.PolicyDir, fleetFile: c.Fleet} }
+func (c config) sources() sources {
+	return sources{policyDir: c.PolicyDir, fleetFile: c.Fleet, kube: c.kubeConfig}
+}
 
 // embedded reports whether the embedded example is served.
 func (s sources) embedded() bool { return s.policyDir == "" && s.fleetFile == "" }
 
+// fromKube reports whether the fleet comes from a cluster.
+func (s sources) fromKube() bool { return s.kube.Source == sourceKindKube }
+
 func (s sources) check() error {
 	switch {
+	case s.kube.Source != "" && s.kube.Source != sourceKindFile:
+		return s.kube.check(s.policyDir, s.fleetFile)
 	case s.policyDir == "" && s.fleetFile != "":
 		return errors.New("--fleet needs --policy-dir: give both, or neither to use the embedded example")
 	case s.policyDir != "" && s.fleetFile == "":
@@ -59,13 +69,37 @@ func (s sources) load() (*topology.Fleet, *drpolicy.Policy, error) {
 	return fleet, pol, errors.Join(polErr, fleetErr)
 }
 
+// open is load for serve, which also follows a cluster: with --source kube
+// it starts the Kubernetes source (running until ctx ends) and returns it.
+func (s sources) open(ctx context.Context, logger *slog.Logger) (*topology.Fleet, *drpolicy.Policy, *kubeFleet, error) {
+	if err := s.check(); err != nil {
+		return nil, nil, nil, err
+	}
+	if s.fromKube() {
+		return s.openKube(ctx, logger)
+	}
+	fleet, pol, err := s.load()
+	return fleet, pol, nil, err
+}
+
+// fleetOrigin names where the fleet comes from.
+func (s sources) fleetOrigin() string {
+	switch {
+	case s.fromKube():
+		return "Kubernetes namespaces " + cmp.Or(s.kube.KubeNamespaces, "(all)")
+	case s.embedded():
+		return "embedded example"
+	}
+	return s.fleetFile
+}
+
 // logOrigin says where what is served comes from.
 func (s sources) logOrigin(logger *slog.Logger) {
 	if s.embedded() {
 		logger.Info("serving the embedded example (deploy/examples); give --policy-dir and --fleet to serve your own")
 		return
 	}
-	logger.Info("serving", "policyDir", s.policyDir, "fleet", s.fleetFile)
+	logger.Info("serving", "policyDir", s.policyDir, "fleet", s.fleetOrigin())
 }
 
 // checkZone refuses a zone the fleet does not define.

@@ -1,6 +1,11 @@
 package main
 
 import (
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -63,4 +68,56 @@ func TestValidateWarnsWhereFleetAndPolicyDisagree(t *testing.T) {
 	if want := `warning: policy model "gpt-4-8b" has no instance in the fleet: its route has no endpoints`; r.code != 0 || !strings.Contains(r.stderr, want) {
 		t.Errorf("exit %d, stderr lacks %q:\n%s", r.code, want, r.stderr)
 	}
+}
+
+func TestKubeSourceSettingsAreChecked(t *testing.T) {
+	policyDir, fleetFile := copyExamples(t)
+	serve := []string{"serve", "--xds-address", "127.0.0.1:0", "--metrics-address", "127.0.0.1:0"}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--source", "kube"}, "--source kube needs --policy-dir"},
+		{[]string{"--source", "kube", "--policy-dir", policyDir, "--fleet", fleetFile}, "--fleet is for --source file"},
+		{[]string{"--source", "cluster"}, `--source (INFERXDS_SOURCE) "cluster": must be file or kube`},
+		{[]string{"--source", "kube", "--policy-dir", policyDir, "--kubeconfig", filepath.Join(t.TempDir(), "missing")}, "kubeconfig"},
+		{[]string{"--source", "kube", "--policy-dir", policyDir, "--kubeconfig", writeKubeconfig(t, "https://127.0.0.1:1"), "--kube-model-label", "bad key"}, `model label key "bad key"`},
+	} {
+		r := runCLI(t, append(slices.Clone(serve), tc.args...)...)
+		if r.code != 1 || !strings.Contains(r.stderr, tc.want) {
+			t.Errorf("%v: exit %d, stderr %q; want 1 and %q", tc.args, r.code, r.stderr, tc.want)
+		}
+	}
+}
+
+func TestKubeSourceGivesUpWhenTheAPIServerDoesNotAnswer(t *testing.T) {
+	policyDir, _ := copyExamples(t)
+	closed, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := closed.Addr().String()
+	closed.Close()
+	r := runCLI(t, "serve", "--xds-address", "127.0.0.1:0", "--metrics-address", "127.0.0.1:0", "--source", "kube",
+		"--policy-dir", policyDir, "--kubeconfig", writeKubeconfig(t, "https://"+addr), "--kube-sync-timeout", "1s")
+	if want := "could not be listed: no answer within 1s"; r.code != 1 || !strings.Contains(r.stderr, want) || !strings.Contains(r.stderr, "connection refused") {
+		t.Errorf("exit %d, stderr %q; want 1, %q and why", r.code, r.stderr, want)
+	}
+}
+
+// writeKubeconfig writes a kubeconfig for the API server at server.
+func writeKubeconfig(t *testing.T, server string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "kubeconfig")
+	kubeconfig := fmt.Sprintf(`apiVersion: v1
+kind: Config
+clusters: [{name: c, cluster: {server: %q, insecure-skip-tls-verify: true}}]
+users: [{name: u, user: {token: t}}]
+contexts: [{name: x, context: {cluster: c, user: u}}]
+current-context: x
+`, server)
+	if err := os.WriteFile(path, []byte(kubeconfig), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/inferxds/inferxds/drpolicy/dr"
 	"github.com/inferxds/inferxds/internal/controller"
 	"github.com/inferxds/inferxds/internal/hub"
 	"github.com/inferxds/inferxds/xds"
@@ -42,6 +43,25 @@ type statusDocument struct {
 	Errors      []errorStatus           `json:"errors"`
 	Nodes       []xds.NodeStatus        `json:"nodes"`
 	Tenants     []tenantStatus          `json:"tenants,omitempty"`
+	// DR is, with serve --dr, each model's instances as the DR state makes
+	// them and its open and recent incidents.
+	DR []modelDR `json:"dr,omitempty"`
+}
+
+// modelDR is one model in /status's DR view.
+type modelDR struct {
+	Model     string        `json:"model"`
+	Instances []drInstance  `json:"instances"`
+	Incidents []dr.Incident `json:"incidents,omitempty"`
+}
+
+type drInstance struct {
+	Name       string         `json:"name"`
+	Zone       string         `json:"zone"`
+	Tier       string         `json:"tier"`
+	Role       string         `json:"role"`
+	Health     string         `json:"health"`
+	Checkpoint *dr.Checkpoint `json:"checkpoint,omitempty"`
 }
 
 type viewVersions struct {
@@ -70,6 +90,7 @@ func (cp *controlPlane) status() statusDocument {
 		Errors:      currentErrors(cp.hub.SourceErrors(), ctrl.Failing),
 		Nodes:       cp.server.Status(),
 		Tenants:     cp.tenantUsage(),
+		DR:          cp.drStatus(),
 	}
 	for view, v := range cp.server.ServedVersions() {
 		doc.Views[view.String()] = viewVersions(v)
@@ -78,6 +99,29 @@ func (cp *controlPlane) status() statusDocument {
 		doc.LastError = &doc.Errors[0]
 	}
 	return doc
+}
+
+// drStatus is the DR view of every model of the policy; nil without --dr.
+func (cp *controlPlane) drStatus() []modelDR {
+	state := cp.drState()
+	if state == nil {
+		return nil
+	}
+	pol, _ := cp.hub.Policy.Get()
+	fleet, pol := dr.Effective(cp.servedFleet(), pol, state)
+	out := make([]modelDR, 0, len(pol.Models))
+	for _, m := range pol.Models {
+		md := modelDR{Model: m.Name, Instances: []drInstance{}}
+		for _, in := range fleet.Instances {
+			if in.Model == m.Name {
+				st := newInstanceStatus(in, state)
+				md.Instances = append(md.Instances, drInstance{Name: st.Name, Zone: st.Zone, Tier: st.Tier, Role: st.Role, Health: st.Health, Checkpoint: st.Checkpoint})
+			}
+		}
+		md.Incidents = modelIncidents(state, m.Name)
+		out = append(out, md)
+	}
+	return out
 }
 
 func currentErrors(sources map[string]hub.SourceError, failing []controller.ApplyError) []errorStatus {

@@ -96,13 +96,7 @@ func modelStatusOf(fleet *topology.Fleet, pol *drpolicy.Policy, state *dr.State,
 			doc.Instances = append(doc.Instances, newInstanceStatus(in, state))
 		}
 	}
-	if state != nil {
-		for _, inc := range state.Incidents {
-			if inc.Model == model {
-				doc.Incidents = append(doc.Incidents, inc)
-			}
-		}
-	}
+	doc.Incidents = modelIncidents(state, model)
 	inPolicy := slices.ContainsFunc(pol.Models, func(m drpolicy.Model) bool { return m.Name == model })
 	if !inPolicy && len(doc.Instances) == 0 {
 		return doc, false, nil
@@ -121,6 +115,20 @@ func modelStatusOf(fleet *topology.Fleet, pol *drpolicy.Policy, state *dr.State,
 		}
 	}
 	return doc, true, nil
+}
+
+// modelIncidents are the model's open and recent incidents in state (which
+// may be nil).
+func modelIncidents(state *dr.State, model string) []dr.Incident {
+	var out []dr.Incident
+	if state != nil {
+		for _, inc := range state.Incidents {
+			if inc.Model == model {
+				out = append(out, inc)
+			}
+		}
+	}
+	return out
 }
 
 func newInstanceStatus(in topology.Instance, state *dr.State) instanceStatus {

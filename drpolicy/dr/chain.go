@@ -93,6 +93,9 @@ func (p *planner) replacePrimaries(m drpolicy.Model) {
 
 func (p *planner) raisePrimary(m drpolicy.Model) bool {
 	inc := p.unreplaced(m.Name)
+	if inc != nil && p.promotionsHeld(m) {
+		return false
+	}
 	zone := ""
 	if inc != nil {
 		zone = inc.Zone
@@ -109,6 +112,26 @@ func (p *planner) raisePrimary(m drpolicy.Model) bool {
 		return true
 	}
 	return false
+}
+
+// promotionsHeld reports, and notes, a model that started PromotionLimit
+// replacements within PromotionWindow: no new one starts until the oldest
+// leaves the window.
+func (p *planner) promotionsHeld(m drpolicy.Model) bool {
+	if p.opts.PromotionLimit < 0 {
+		return false
+	}
+	started := 0
+	for _, inc := range p.s.Incidents {
+		if at := inc.PromotionStartedAt; inc.Model == m.Name && !at.IsZero() && p.in.Now.Sub(at) < p.opts.PromotionWindow {
+			started++
+		}
+	}
+	if started < p.opts.PromotionLimit {
+		return false
+	}
+	p.note("%s: promotion held: %d replacements started in the last %v (limit %d)", m.Name, started, p.opts.PromotionWindow, p.opts.PromotionLimit)
+	return true
 }
 
 // candidates are a model's instances that may be raised from tier: not
@@ -292,6 +315,9 @@ func (p *planner) createCold(m drpolicy.Model, reason string) {
 // createEmergency asks for a new hot primary when nothing is left to raise.
 func (p *planner) createEmergency(m drpolicy.Model) {
 	inc := p.unreplaced(m.Name)
+	if inc != nil && p.promotionsHeld(m) {
+		return
+	}
 	pl, ok := p.placeInActiveZone(m, inc)
 	if !ok {
 		return

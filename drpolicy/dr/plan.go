@@ -36,6 +36,12 @@ type Options struct {
 	ZoneFailoverBelow float64
 	// KeepResolved is how many resolved incidents are kept (default 20).
 	KeepResolved int
+	// PromotionLimit is how many failed primaries of one model may start
+	// being replaced within PromotionWindow (defaults 5 and 1 minute); a
+	// negative limit is none. It keeps a model whose replacements keep
+	// failing from churning through its standbys.
+	PromotionLimit  int
+	PromotionWindow time.Duration
 }
 
 func (o Options) withDefaults() Options {
@@ -47,6 +53,12 @@ func (o Options) withDefaults() Options {
 	}
 	if o.KeepResolved == 0 {
 		o.KeepResolved = 20
+	}
+	if o.PromotionLimit == 0 {
+		o.PromotionLimit = 5
+	}
+	if o.PromotionWindow == 0 {
+		o.PromotionWindow = time.Minute
 	}
 	return o
 }

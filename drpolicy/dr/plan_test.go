@@ -242,6 +242,20 @@ func planCases() []planCase {
 					t.Errorf("wake %+v: want it for the incident llama-w1 replaces", a)
 				}
 			}},
+		{name: "promotions rate-limited: a model that started PromotionLimit replacements in the window waits",
+			state: &State{Incidents: []Incident{
+				{ID: "llama-2-7b/llama-b1/1", Model: "llama-2-7b", Instance: "llama-b1", Replacement: "llama-x", DetectedAt: t0.Add(-30 * time.Second), PromotionStartedAt: t0.Add(-30 * time.Second)},
+				{ID: "llama-2-7b/llama-b1/2", Model: "llama-2-7b", Instance: "llama-b1", Replacement: "llama-y", DetectedAt: t0.Add(-90 * time.Second), PromotionStartedAt: t0.Add(-90 * time.Second), RestoredAt: t0.Add(-80 * time.Second)},
+			}},
+			opts: Options{PromotionLimit: 1}, failures: []Failure{crash("llama-a1")},
+			wantActions: []string{"drain llama-a1"},
+			wantNotes:   []string{"llama-2-7b: promotion held: 1 replacements started in the last 1m0s (limit 1)"}},
+		{name: "promotions rate-limited: one outside the window does not count",
+			state: &State{Incidents: []Incident{
+				{ID: "llama-2-7b/llama-b1/2", Model: "llama-2-7b", Instance: "llama-b1", Replacement: "llama-y", DetectedAt: t0.Add(-90 * time.Second), PromotionStartedAt: t0.Add(-90 * time.Second), RestoredAt: t0.Add(-80 * time.Second)},
+			}},
+			opts: Options{PromotionLimit: 1}, failures: []Failure{crash("llama-a1")},
+			wantActions: []string{"drain llama-a1", "promote llama-h1", "wake llama-w1@n1[2]", "load llama-c1", "create llama-2-7b-cold-1"}},
 		{name: "cold standbys below policy: created with the next free name",
 			edit: withPolicy(1, 1, 3), wantActions: []string{"create llama-2-7b-cold-1", "create llama-2-7b-cold-2"}},
 		{name: "nothing left to raise: an emergency instance in an active zone",

@@ -185,69 +185,117 @@ func (l *Loop) FailBack(zone string) error {
 // Run probes and reconciles until ctx is done.
 func (l *Loop) Run(ctx context.Context) error {
 	defer close(l.stopped)
-	var probes sync.WaitGroup
-	defer probes.Wait()
-	fleetChanged, stopFleet := l.cfg.Hub.Fleet.Subscribe()
-	defer stopFleet()
-	telemetryChanged, stopTelemetry := l.cfg.Hub.Telemetry.Subscribe()
-	defer stopTelemetry()
-	policyChanged, stopPolicy := l.cfg.Hub.Policy.Subscribe()
-	defer stopPolicy()
-	drChanged, stopDR := l.cfg.Hub.DR.Subscribe()
-	defer stopDR()
-	var actuatorFailures <-chan dr.Failure
-	if fr, ok := l.cfg.Actuator.(dr.FailureReporter); ok {
-		actuatorFailures = fr.Failures()
-	}
-	rounds := make(chan []probeOutcome, 1)
-	probing := false
-	tick := time.NewTimer(l.interval())
-	defer tick.Stop()
+	subs := l.subscribe()
+	defer subs.stop()
+	r := &prober{rounds: make(chan []probeOutcome, 1), tick: time.NewTimer(l.interval())}
+	defer r.wait()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-fleetChanged:
-			l.readFleet()
-			l.plan(ctx, l.newTelemetryFailures(), nil)
-		case <-telemetryChanged:
-			l.readFleet()
-			l.plan(ctx, l.newTelemetryFailures(), nil)
-		case <-policyChanged:
+		case <-subs.fleet:
+			l.fleetChanged(ctx)
+		case <-subs.telemetry:
+			l.fleetChanged(ctx)
+		case <-subs.policy:
 			l.policy, _ = l.cfg.Hub.Policy.Get()
-			if l.cfg.ProbeInterval == 0 && !probing {
-				tick.Reset(l.interval()) // the policy's healthCheckInterval may have changed
+			if l.cfg.ProbeInterval == 0 {
+				r.tick.Reset(l.interval()) // the policy's healthCheckInterval may have changed
 			}
 			l.plan(ctx, nil, nil)
-		case <-drChanged:
+		case <-subs.dr:
 			if l.readState() {
 				l.plan(ctx, nil, nil)
 			}
-		case <-tick.C:
-			if !probing && l.leading() {
-				if targets := l.targets(); len(targets) > 0 {
-					probing = true
-					probes.Go(func() { rounds <- probeAll(ctx, l.cfg.Client, targets, l.probeTimeout()) })
-				}
-			}
-			tick.Reset(l.interval())
-		case outcomes := <-rounds:
-			probing = false
+		case <-r.tick.C:
+			l.startRound(ctx, r)
+		case outcomes := <-r.rounds:
+			r.probing = false
 			l.observe(ctx, outcomes)
 		case <-l.reported:
 			l.plan(ctx, nil, nil)
-		case f, ok := <-actuatorFailures:
+		case f, ok := <-subs.actuator:
 			if !ok {
-				actuatorFailures = nil
+				subs.actuator = nil
 				continue
 			}
 			l.plan(ctx, []dr.Failure{f}, nil)
-		case r := <-l.results:
-			l.complete(ctx, r)
+		case res := <-l.results:
+			l.complete(ctx, res)
 		case req := <-l.failbacks:
 			req.reply <- l.failBack(ctx, req.zone)
 		}
 	}
+}
+
+// subscriptions are what wakes the loop besides its probes.
+type subscriptions struct {
+	fleet, telemetry, policy, dr <-chan struct{}
+	// actuator is the Actuator's failures, nil when it reports none.
+	actuator <-chan dr.Failure
+	stops    []func()
+}
+
+func (l *Loop) subscribe() *subscriptions {
+	s := &subscriptions{}
+	for _, sub := range []struct {
+		ch        *<-chan struct{}
+		subscribe func() (<-chan struct{}, func())
+	}{
+		{&s.fleet, l.cfg.Hub.Fleet.Subscribe},
+		{&s.telemetry, l.cfg.Hub.Telemetry.Subscribe},
+		{&s.policy, l.cfg.Hub.Policy.Subscribe},
+		{&s.dr, l.cfg.Hub.DR.Subscribe},
+	} {
+		ch, stop := sub.subscribe()
+		*sub.ch = ch
+		s.stops = append(s.stops, stop)
+	}
+	if fr, ok := l.cfg.Actuator.(dr.FailureReporter); ok {
+		s.actuator = fr.Failures()
+	}
+	return s
+}
+
+func (s *subscriptions) stop() {
+	for _, stop := range s.stops {
+		stop()
+	}
+}
+
+// prober paces probe rounds: one at a time, one per tick.
+type prober struct {
+	tick    *time.Timer
+	rounds  chan []probeOutcome
+	probing bool
+	running sync.WaitGroup
+}
+
+func (r *prober) wait() {
+	r.tick.Stop()
+	r.running.Wait()
+}
+
+// startRound probes the targets in the background, unless a round is
+// still running or this replica does not lead.
+func (l *Loop) startRound(ctx context.Context, r *prober) {
+	defer r.tick.Reset(l.interval())
+	if r.probing || !l.leading() {
+		return
+	}
+	targets := l.targets()
+	if len(targets) == 0 {
+		return
+	}
+	r.probing = true
+	r.running.Go(func() { r.rounds <- probeAll(ctx, l.cfg.Client, targets, l.probeTimeout()) })
+}
+
+// fleetChanged takes the new fleet and plans, with the failures telemetry
+// shows in it.
+func (l *Loop) fleetChanged(ctx context.Context) {
+	l.readFleet()
+	l.plan(ctx, l.newTelemetryFailures(), nil)
 }
 
 func (l *Loop) leading() bool { return l.cfg.Leading() }
@@ -276,7 +324,10 @@ func (l *Loop) newTelemetryFailures() []dr.Failure {
 			out = append(out, found[name])
 		}
 	}
-	maps.DeleteFunc(l.telemetryDown, func(name string, _ bool) bool { return found[name].Instance == "" })
+	maps.DeleteFunc(l.telemetryDown, func(name string, _ bool) bool {
+		_, still := found[name]
+		return !still
+	})
 	for name := range found {
 		l.telemetryDown[name] = true
 	}
@@ -548,7 +599,9 @@ func (l *Loop) targets() []probeTarget {
 	f, _ := dr.Effective(l.fleet, l.policy, l.state)
 	now := l.cfg.Now()
 	var out []probeTarget
+	listed := make(map[string]bool, len(f.Instances))
 	for _, in := range f.Instances {
+		listed[in.Name] = true
 		t := probeTarget{name: in.Name, model: in.Model, node: in.Node, addr: net.JoinHostPort(in.Address, strconv.Itoa(int(in.Port)))}
 		switch {
 		case in.Tier == topology.TierWarm:
@@ -563,6 +616,7 @@ func (l *Loop) targets() []probeTarget {
 		}
 		out = append(out, t)
 	}
+	maps.DeleteFunc(l.lastDeep, func(name string, _ time.Time) bool { return !listed[name] })
 	return out
 }
 

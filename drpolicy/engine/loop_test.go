@@ -31,6 +31,7 @@ type modelServer struct {
 
 	mu           sync.Mutex
 	status       string
+	corrupt      bool
 	checkpoint   string
 	failedProbes int
 	probes       int
@@ -47,7 +48,7 @@ func newModelServer(t *testing.T) *modelServer {
 
 func (m *modelServer) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	m.mu.Lock()
-	status, ck := m.status, m.checkpoint
+	status, ck, corrupt := m.status, m.checkpoint, m.corrupt
 	if r.URL.Path == "/healthz" {
 		m.probes++
 		if status != "serving" {
@@ -68,6 +69,9 @@ func (m *modelServer) serveHTTP(w http.ResponseWriter, r *http.Request) {
 			Input string `json:"input"`
 		}
 		json.NewDecoder(r.Body).Decode(&in)
+		if corrupt {
+			in.Input = strings.ToUpper(in.Input)
+		}
 		w.WriteHeader(code)
 		json.NewEncoder(w).Encode(map[string]string{"output": in.Input})
 	default:
@@ -79,6 +83,12 @@ func (m *modelServer) set(status string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.status = status
+}
+
+func (m *modelServer) setCorrupt() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.corrupt = true
 }
 
 func (m *modelServer) counts() (probes, failed int) {
@@ -499,5 +509,21 @@ func TestLoopFailsAZoneOverAndBackOnlyOnCommand(t *testing.T) {
 	s := h.waitState(t, "zones back to their roles", func(s *dr.State) bool { return len(s.Zones) == 0 })
 	if got := h.effective(s, "m1-a"); got != "hot primary serving" {
 		t.Errorf("m1-a after fail-back is %q, want serving as a primary again", got)
+	}
+}
+
+func TestLoopDeepProbeFindsACorruptModel(t *testing.T) {
+	primary, standby := newModelServer(t), newModelServer(t)
+	f := fleetOf(instance(t, "m1-a", primary, topology.TierHot, topology.RolePrimary, 0),
+		instance(t, "m1-b", standby, topology.TierHot, topology.RoleStandby, 1))
+	h := startLoop(t, f, testPolicy(1, 0, 0), Config{})
+
+	primary.setCorrupt()
+	s := h.waitState(t, "m1-a drained", func(s *dr.State) bool { return h.effective(s, "m1-a") == "hot primary unhealthy" })
+	if inc := s.Incidents[0]; inc.Failure != dr.FailureModelCorruption || inc.Replacement != "m1-b" {
+		t.Errorf("incident %+v: want m1-a's model corruption, m1-b promoted", inc)
+	}
+	if _, failed := primary.counts(); failed != 0 {
+		t.Errorf("m1-a's /healthz failed %d probes; corruption must be found by the deep probe alone", failed)
 	}
 }

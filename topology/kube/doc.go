@@ -14,7 +14,8 @@
 //     model and standby-type labels are understood too.
 //   - address: the Pod's IP; port: the inferxds.io/port annotation, else
 //     the EndpointSlice port (named PortName when there are several), else
-//     the Pod's container port of that name or its only one.
+//     the Pod's container port of that name or its only one; metrics: the
+//     inferxds.io/metrics-port annotation's port, at /metrics.
 //   - health: the EndpointSlice endpoint's conditions (terminating →
 //     draining, ready → serving, not ready → unhealthy); a Pod no slice
 //     lists is judged by its own Ready condition (not yet ready → loading).

@@ -101,6 +101,9 @@ func (m *mapping) addPod(pod *corev1.Pod) {
 	if err == nil {
 		in.Port, err = servingPort(pod, ep.port, m.opts.PortName)
 	}
+	if err == nil {
+		in.MetricsURL, err = metricsURL(pod)
+	}
 	if err != nil {
 		m.problem("pod", pod.Namespace, pod.Name, err)
 		return

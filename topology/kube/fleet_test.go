@@ -8,111 +8,14 @@ import (
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/inferxds/inferxds/topology"
+	"github.com/inferxds/inferxds/topology/kube/kubetest"
 )
 
-const ns = "inference"
-
-type podOption func(*corev1.Pod)
-
-func testPod(name, node, ip string, labels map[string]string, opts ...podOption) *corev1.Pod {
-	p := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Labels: labels},
-		Spec: corev1.PodSpec{NodeName: node, Containers: []corev1.Container{{
-			Name: "server", Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: 8000}},
-		}}},
-		Status: corev1.PodStatus{PodIP: ip, Phase: corev1.PodRunning},
-	}
-	for _, o := range opts {
-		o(p)
-	}
-	return p
-}
+const ns = kubetest.Namespace
 
 func model(name string) map[string]string { return map[string]string{DefaultModelLabel: name} }
-
-func withLabels(labels map[string]string) podOption {
-	return func(p *corev1.Pod) {
-		for k, v := range labels {
-			p.Labels[k] = v
-		}
-	}
-}
-
-func annotated(key, value string) podOption {
-	return func(p *corev1.Pod) {
-		if p.Annotations == nil {
-			p.Annotations = map[string]string{}
-		}
-		p.Annotations[key] = value
-	}
-}
-
-func requestingGPUs(n int64) podOption {
-	return func(p *corev1.Pod) {
-		p.Spec.Containers[0].Resources.Requests = corev1.ResourceList{GPUResource: *resource.NewQuantity(n, resource.DecimalSI)}
-	}
-}
-
-func ready(status corev1.ConditionStatus) podOption {
-	return func(p *corev1.Pod) {
-		p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: status}}
-	}
-}
-
-func deleting(p *corev1.Pod) { p.DeletionTimestamp = &metav1.Time{} }
-
-func noPorts(p *corev1.Pod) { p.Spec.Containers[0].Ports = nil }
-
-func testNode(name, zone string, gpus int64, labels ...string) *corev1.Node {
-	n := &corev1.Node{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{}},
-		Status: corev1.NodeStatus{
-			Capacity:   corev1.ResourceList{},
-			Conditions: []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue}},
-		},
-	}
-	if zone != "" {
-		n.Labels[ZoneLabel] = zone
-	}
-	if gpus > 0 {
-		n.Status.Capacity[GPUResource] = *resource.NewQuantity(gpus, resource.DecimalSI)
-	}
-	for i := 0; i+1 < len(labels); i += 2 {
-		n.Labels[labels[i]] = labels[i+1]
-	}
-	return n
-}
-
-type endpointState struct {
-	pod                         string
-	ready, serving, terminating *bool
-}
-
-func ep(pod string, ready bool) endpointState { return endpointState{pod: pod, ready: &ready} }
-
-func testSlice(name string, ports []discoveryv1.EndpointPort, endpoints ...endpointState) *discoveryv1.EndpointSlice {
-	s := &discoveryv1.EndpointSlice{
-		ObjectMeta:  metav1.ObjectMeta{Namespace: ns, Name: name},
-		AddressType: discoveryv1.AddressTypeIPv4,
-		Ports:       ports,
-	}
-	for _, e := range endpoints {
-		s.Endpoints = append(s.Endpoints, discoveryv1.Endpoint{
-			Addresses:  []string{"10.0.0.1"},
-			Conditions: discoveryv1.EndpointConditions{Ready: e.ready, Serving: e.serving, Terminating: e.terminating},
-			TargetRef:  &corev1.ObjectReference{Kind: "Pod", Namespace: ns, Name: e.pod},
-		})
-	}
-	return s
-}
-
-func port(name string, number int32) discoveryv1.EndpointPort {
-	return discoveryv1.EndpointPort{Name: &name, Port: &number}
-}
 
 func boolp(b bool) *bool { return &b }
 
@@ -139,12 +42,12 @@ func TestFleetFrom(t *testing.T) {
 	}{{
 		name: "primary and standby in an active and a standby zone",
 		pods: []*corev1.Pod{
-			testPod("llama-0", "n1", "10.0.0.1", model("llama")),
-			testPod("llama-1", "n3", "10.0.0.3", model("llama"), withLabels(map[string]string{DefaultRoleLabel: "standby"})),
-			testPod("router", "n1", "10.0.0.9", map[string]string{"app": "model-router"}),
+			kubetest.Pod("llama-0", "n1", "10.0.0.1", model("llama")),
+			kubetest.Pod("llama-1", "n3", "10.0.0.3", model("llama"), kubetest.WithLabels(map[string]string{DefaultRoleLabel: "standby"})),
+			kubetest.Pod("router", "n1", "10.0.0.9", map[string]string{"app": "model-router"}),
 		},
-		slices: []*discoveryv1.EndpointSlice{testSlice("llama-x", []discoveryv1.EndpointPort{port("http", 8000)}, ep("llama-0", true), ep("llama-1", true))},
-		nodes:  []*corev1.Node{testNode("n1", "az-1", 0), testNode("n3", "az-3", 0, ZoneRoleLabel, "standby"), testNode("cpu-only", "az-2", 0)},
+		slices: []*discoveryv1.EndpointSlice{kubetest.Slice("llama-x", []discoveryv1.EndpointPort{kubetest.Port("http", 8000)}, kubetest.ReadyEndpoint("llama-0", true), kubetest.ReadyEndpoint("llama-1", true))},
+		nodes:  []*corev1.Node{kubetest.Node("n1", "az-1", 0), kubetest.Node("n3", "az-3", 0, ZoneRoleLabel, "standby"), kubetest.Node("cpu-only", "az-2", 0)},
 		want: &topology.Fleet{
 			Zones: []topology.Zone{{Name: "az-1", Role: topology.ZoneActive}, {Name: "az-3", Role: topology.ZoneStandby}},
 			Nodes: []topology.Node{readyNode("n1", "az-1"), readyNode("n3", "az-3")},
@@ -160,22 +63,22 @@ func TestFleetFrom(t *testing.T) {
 	}, {
 		name: "health from endpoint conditions, deletion and the Pod's Ready condition",
 		pods: []*corev1.Pod{
-			testPod("ready", "n1", "10.0.0.1", model("m")),
-			testPod("not-ready", "n1", "10.0.0.2", model("m")),
-			testPod("terminating", "n1", "10.0.0.3", model("m")),
-			testPod("unsaid", "n1", "10.0.0.4", model("m")),
-			testPod("deleting", "n1", "10.0.0.5", model("m"), deleting),
-			testPod("unlisted-ready", "n1", "10.0.0.6", model("m"), ready(corev1.ConditionTrue)),
-			testPod("unlisted-starting", "n1", "10.0.0.7", model("m"), ready(corev1.ConditionFalse)),
-			testPod("seed-failed", "n1", "10.0.0.8", model("m"), withLabels(map[string]string{"status": "failed"})),
-			testPod("not-yet-running", "n1", "", model("m")),
+			kubetest.Pod("ready", "n1", "10.0.0.1", model("m")),
+			kubetest.Pod("not-ready", "n1", "10.0.0.2", model("m")),
+			kubetest.Pod("terminating", "n1", "10.0.0.3", model("m")),
+			kubetest.Pod("unsaid", "n1", "10.0.0.4", model("m")),
+			kubetest.Pod("deleting", "n1", "10.0.0.5", model("m"), kubetest.Deleting),
+			kubetest.Pod("unlisted-ready", "n1", "10.0.0.6", model("m"), kubetest.Ready(corev1.ConditionTrue)),
+			kubetest.Pod("unlisted-starting", "n1", "10.0.0.7", model("m"), kubetest.Ready(corev1.ConditionFalse)),
+			kubetest.Pod("seed-failed", "n1", "10.0.0.8", model("m"), kubetest.WithLabels(map[string]string{"status": "failed"})),
+			kubetest.Pod("not-yet-running", "n1", "", model("m")),
 		},
-		slices: []*discoveryv1.EndpointSlice{testSlice("m", nil,
-			ep("ready", true), ep("not-ready", false), ep("deleting", true), ep("seed-failed", true),
-			endpointState{pod: "terminating", ready: boolp(false), serving: boolp(true), terminating: boolp(true)},
-			endpointState{pod: "unsaid"},
+		slices: []*discoveryv1.EndpointSlice{kubetest.Slice("m", nil,
+			kubetest.ReadyEndpoint("ready", true), kubetest.ReadyEndpoint("not-ready", false), kubetest.ReadyEndpoint("deleting", true), kubetest.ReadyEndpoint("seed-failed", true),
+			kubetest.Endpoint{Pod: "terminating", Ready: boolp(false), Serving: boolp(true), Terminating: boolp(true)},
+			kubetest.Endpoint{Pod: "unsaid"},
 		)},
-		nodes: []*corev1.Node{testNode("n1", "az-1", 0)},
+		nodes: []*corev1.Node{kubetest.Node("n1", "az-1", 0)},
 		want: &topology.Fleet{
 			Zones: []topology.Zone{{Name: "az-1", Role: topology.ZoneActive}},
 			Nodes: []topology.Node{readyNode("n1", "az-1")},
@@ -191,15 +94,16 @@ func TestFleetFrom(t *testing.T) {
 			},
 		},
 	}, {
-		name: "ports: annotation by number and by name, slice port by name, the only container port",
+		name: "ports: annotation by number and by name, slice port by name, the only container port; metrics port",
 		pods: []*corev1.Pod{
-			testPod("by-number", "n1", "10.0.0.1", model("m"), annotated(PortAnnotation, "9000")),
-			testPod("by-name", "n1", "10.0.0.2", model("m"), annotated(PortAnnotation, "http")),
-			testPod("from-slice", "n1", "10.0.0.3", model("m")),
-			testPod("container", "n1", "10.0.0.4", model("m"), func(p *corev1.Pod) { p.Spec.Containers[0].Ports[0].Name = "api" }),
+			kubetest.Pod("by-number", "n1", "10.0.0.1", model("m"), kubetest.Annotated(PortAnnotation, "9000")),
+			kubetest.Pod("by-name", "n1", "10.0.0.2", model("m"), kubetest.Annotated(PortAnnotation, "http")),
+			kubetest.Pod("from-slice", "n1", "10.0.0.3", model("m")),
+			kubetest.Pod("container", "n1", "10.0.0.4", model("m"), func(p *corev1.Pod) { p.Spec.Containers[0].Ports[0].Name = "api" }),
+			kubetest.Pod("metrics", "n1", "10.0.0.5", model("m"), kubetest.Annotated(MetricsPortAnnotation, "9100")),
 		},
-		slices: []*discoveryv1.EndpointSlice{testSlice("m", []discoveryv1.EndpointPort{port("metrics", 9100), port("http", 8080)}, ep("from-slice", true))},
-		nodes:  []*corev1.Node{testNode("n1", "az-1", 0)},
+		slices: []*discoveryv1.EndpointSlice{kubetest.Slice("m", []discoveryv1.EndpointPort{kubetest.Port("metrics", 9100), kubetest.Port("http", 8080)}, kubetest.ReadyEndpoint("from-slice", true))},
+		nodes:  []*corev1.Node{kubetest.Node("n1", "az-1", 0)},
 		want: &topology.Fleet{
 			Zones: []topology.Zone{{Name: "az-1", Role: topology.ZoneActive}},
 			Nodes: []topology.Node{readyNode("n1", "az-1")},
@@ -208,17 +112,22 @@ func TestFleetFrom(t *testing.T) {
 				instance("by-number", "m", "n1", "az-1", "10.0.0.1", 9000, topology.HealthLoading),
 				instance("container", "m", "n1", "az-1", "10.0.0.4", 8000, topology.HealthLoading),
 				instance("from-slice", "m", "n1", "az-1", "10.0.0.3", 8080, topology.HealthServing),
+				func() topology.Instance {
+					in := instance("metrics", "m", "n1", "az-1", "10.0.0.5", 8000, topology.HealthLoading)
+					in.MetricsURL = "http://10.0.0.5:9100/metrics"
+					return in
+				}(),
 			},
 		},
 	}, {
 		name: "GPUs from node capacity and Pod requests; annotated indexes first; GPU nodes without instances kept",
 		pods: []*corev1.Pod{
-			testPod("a", "gpu-1", "10.0.0.1", model("m"), requestingGPUs(2), ready(corev1.ConditionTrue)),
-			testPod("b", "gpu-1", "10.0.0.2", model("m"), requestingGPUs(1), ready(corev1.ConditionTrue), annotated(GPUsAnnotation, "0")),
+			kubetest.Pod("a", "gpu-1", "10.0.0.1", model("m"), kubetest.RequestingGPUs(2), kubetest.Ready(corev1.ConditionTrue)),
+			kubetest.Pod("b", "gpu-1", "10.0.0.2", model("m"), kubetest.RequestingGPUs(1), kubetest.Ready(corev1.ConditionTrue), kubetest.Annotated(GPUsAnnotation, "0")),
 		},
 		nodes: []*corev1.Node{
-			testNode("gpu-1", "az-1", 4, GPUProductLabel, "NVIDIA-A100-SXM4-80GB", GPUMemoryLabel, "81920"),
-			testNode("gpu-2", "az-2", 1),
+			kubetest.Node("gpu-1", "az-1", 4, GPUProductLabel, "NVIDIA-A100-SXM4-80GB", GPUMemoryLabel, "81920"),
+			kubetest.Node("gpu-2", "az-2", 1),
 		},
 		want: &topology.Fleet{
 			Zones: []topology.Zone{{Name: "az-1", Role: topology.ZoneActive}, {Name: "az-2", Role: topology.ZoneActive}},
@@ -234,12 +143,12 @@ func TestFleetFrom(t *testing.T) {
 	}, {
 		name: "the seed's labels",
 		pods: []*corev1.Pod{
-			testPod("engine", "n1", "10.0.0.1", map[string]string{"app": "inference-engine", "model": "llama"}),
-			testPod("standby-0", "n1", "10.0.0.2", map[string]string{"app": "llama", "standby-type": "warm"}),
-			testPod("standby-1", "n1", "10.0.0.3", map[string]string{"app": "llama", "standby-type": "promoting"}),
+			kubetest.Pod("engine", "n1", "10.0.0.1", map[string]string{"app": "inference-engine", "model": "llama"}),
+			kubetest.Pod("standby-0", "n1", "10.0.0.2", map[string]string{"app": "llama", "standby-type": "warm"}),
+			kubetest.Pod("standby-1", "n1", "10.0.0.3", map[string]string{"app": "llama", "standby-type": "promoting"}),
 		},
-		slices: []*discoveryv1.EndpointSlice{testSlice("llama", nil, ep("engine", true))},
-		nodes:  []*corev1.Node{testNode("n1", "az-1", 0)},
+		slices: []*discoveryv1.EndpointSlice{kubetest.Slice("llama", nil, kubetest.ReadyEndpoint("engine", true))},
+		nodes:  []*corev1.Node{kubetest.Node("n1", "az-1", 0)},
 		want: &topology.Fleet{
 			Zones: []topology.Zone{{Name: "az-1", Role: topology.ZoneActive}},
 			Nodes: []topology.Node{readyNode("n1", "az-1")},
@@ -253,12 +162,12 @@ func TestFleetFrom(t *testing.T) {
 		},
 	}, {
 		name: "zone roles: options name the standby zone unless nodes say; node health",
-		pods: []*corev1.Pod{testPod("a", "n1", "10.0.0.1", model("m"), ready(corev1.ConditionTrue))},
+		pods: []*corev1.Pod{kubetest.Pod("a", "n1", "10.0.0.1", model("m"), kubetest.Ready(corev1.ConditionTrue))},
 		nodes: []*corev1.Node{
-			testNode("n1", "az-1", 0),
-			testNode("n2", "az-2", 1, ZoneRoleLabel, "active"),
+			kubetest.Node("n1", "az-1", 0),
+			kubetest.Node("n2", "az-2", 1, ZoneRoleLabel, "active"),
 			func() *corev1.Node {
-				n := testNode("n3", "az-3", 1)
+				n := kubetest.Node("n3", "az-3", 1)
 				n.Status.Conditions[0].Status = corev1.ConditionFalse
 				return n
 			}(),
@@ -276,16 +185,17 @@ func TestFleetFrom(t *testing.T) {
 	}, {
 		name: "what cannot be mapped is left out and named; the rest is kept",
 		pods: []*corev1.Pod{
-			testPod("good", "n1", "10.0.0.1", model("m"), ready(corev1.ConditionTrue)),
-			testPod("bad-tier", "n1", "10.0.0.2", model("m"), withLabels(map[string]string{DefaultTierLabel: "lukewarm"})),
-			testPod("no-port", "n1", "10.0.0.3", model("m"), noPorts),
-			testPod("bad-port", "n1", "10.0.0.4", model("m"), annotated(PortAnnotation, "grpc")),
-			testPod("zoneless", "n9", "10.0.0.5", model("m")),
-			testPod("lost", "gone", "10.0.0.6", model("m")),
-			testPod("too-many-gpus", "n1", "10.0.0.7", model("m"), requestingGPUs(3)),
-			testPod("bad-gpus", "n1", "10.0.0.8", model("m"), requestingGPUs(1), annotated(GPUsAnnotation, "7")),
+			kubetest.Pod("good", "n1", "10.0.0.1", model("m"), kubetest.Ready(corev1.ConditionTrue)),
+			kubetest.Pod("bad-tier", "n1", "10.0.0.2", model("m"), kubetest.WithLabels(map[string]string{DefaultTierLabel: "lukewarm"})),
+			kubetest.Pod("no-port", "n1", "10.0.0.3", model("m"), kubetest.NoPorts),
+			kubetest.Pod("bad-port", "n1", "10.0.0.4", model("m"), kubetest.Annotated(PortAnnotation, "grpc")),
+			kubetest.Pod("zoneless", "n9", "10.0.0.5", model("m")),
+			kubetest.Pod("lost", "gone", "10.0.0.6", model("m")),
+			kubetest.Pod("too-many-gpus", "n1", "10.0.0.7", model("m"), kubetest.RequestingGPUs(3)),
+			kubetest.Pod("bad-gpus", "n1", "10.0.0.8", model("m"), kubetest.RequestingGPUs(1), kubetest.Annotated(GPUsAnnotation, "7")),
+			kubetest.Pod("bad-metrics", "n1", "10.0.0.9", model("m"), kubetest.Annotated(MetricsPortAnnotation, "prom")),
 		},
-		nodes: []*corev1.Node{testNode("n1", "az-1", 2, ZoneRoleLabel, "sideways"), testNode("n9", "", 0)},
+		nodes: []*corev1.Node{kubetest.Node("n1", "az-1", 2, ZoneRoleLabel, "sideways"), kubetest.Node("n9", "", 0)},
 		want: &topology.Fleet{
 			Zones: []topology.Zone{{Name: "az-1", Role: topology.ZoneActive}},
 			Nodes: []topology.Node{readyNode("n1", "az-1", topology.GPU{Index: 0}, topology.GPU{Index: 1})},
@@ -304,6 +214,7 @@ func TestFleetFrom(t *testing.T) {
 			`pod inference/too-many-gpus: requests 3 GPUs; node n1 has 1 free`,
 			`pod inference/bad-gpus: annotation inferxds.io/gpus: "7" is not a list of distinct GPU indexes below the node's 2`,
 			`node n1: label inferxds.io/zone-role: must be active or standby (got "sideways")`,
+			`pod inference/bad-metrics: annotation inferxds.io/metrics-port: "prom" is neither`,
 		},
 	}} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -354,7 +265,7 @@ func withGPUs(in topology.Instance, gpus ...int) topology.Instance {
 }
 
 func TestFleetFromConflictingZoneRoles(t *testing.T) {
-	nodes := []*corev1.Node{testNode("n1", "az-1", 1, ZoneRoleLabel, "active"), testNode("n2", "az-1", 1, ZoneRoleLabel, "standby")}
+	nodes := []*corev1.Node{kubetest.Node("n1", "az-1", 1, ZoneRoleLabel, "active"), kubetest.Node("n2", "az-1", 1, ZoneRoleLabel, "standby")}
 	f, err := FleetFrom(nil, nil, nodes, Options{})
 	checkProblems(t, err, []string{"node n2: label inferxds.io/zone-role: standby, but another node of zone az-1 says active"})
 	if z, _ := f.Zone("az-1"); z.Role != topology.ZoneActive {
@@ -364,9 +275,9 @@ func TestFleetFromConflictingZoneRoles(t *testing.T) {
 
 func TestFleetFromCustomLabelsAndPortName(t *testing.T) {
 	labels := Labels{Model: "example.com/model", Tier: "example.com/tier", Role: "example.com/role"}
-	pod := testPod("p", "n1", "10.0.0.1", map[string]string{"example.com/model": "m", "example.com/tier": "warm", DefaultModelLabel: "ignored"})
+	pod := kubetest.Pod("p", "n1", "10.0.0.1", map[string]string{"example.com/model": "m", "example.com/tier": "warm", DefaultModelLabel: "ignored"})
 	pod.Spec.Containers[0].Ports = []corev1.ContainerPort{{Name: "http", ContainerPort: 1}, {Name: "serve", ContainerPort: 8000}}
-	f, err := FleetFrom([]*corev1.Pod{pod}, nil, []*corev1.Node{testNode("n1", "az-1", 0)}, Options{Labels: labels, PortName: "serve"})
+	f, err := FleetFrom([]*corev1.Pod{pod}, nil, []*corev1.Node{kubetest.Node("n1", "az-1", 0)}, Options{Labels: labels, PortName: "serve"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -25,6 +25,9 @@ const (
 	// PortAnnotation on a Pod names the serving port, by number or by
 	// container port name.
 	PortAnnotation = "inferxds.io/port"
+	// MetricsPortAnnotation on a Pod names its model server's Prometheus
+	// port (a number or a container port name), scraped at /metrics.
+	MetricsPortAnnotation = "inferxds.io/metrics-port"
 	// GPUsAnnotation on a Pod lists the GPU indexes it holds ("0,1").
 	GPUsAnnotation = "inferxds.io/gpus"
 

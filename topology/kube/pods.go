@@ -2,6 +2,7 @@ package kube
 
 import (
 	"fmt"
+	"net"
 	"strconv"
 
 	corev1 "k8s.io/api/core/v1"
@@ -56,7 +57,7 @@ func podReady(pod *corev1.Pod) bool {
 // port named portName or its only one.
 func servingPort(pod *corev1.Pod, slicePort uint32, portName string) (uint32, error) {
 	if v, ok := pod.Annotations[PortAnnotation]; ok {
-		return annotatedPort(pod, v)
+		return annotatedPort(pod, PortAnnotation, v)
 	}
 	if slicePort != 0 {
 		return slicePort, nil
@@ -73,14 +74,30 @@ func servingPort(pod *corev1.Pod, slicePort uint32, portName string) (uint32, er
 	return 0, fmt.Errorf("no serving port: annotate %s, or give the Pod one container port or one named %q", PortAnnotation, portName)
 }
 
-func annotatedPort(pod *corev1.Pod, v string) (uint32, error) {
+// annotatedPort reads the port annotation key holds: a number or the name
+// of one of the Pod's container ports.
+func annotatedPort(pod *corev1.Pod, key, v string) (uint32, error) {
 	if n, err := strconv.ParseUint(v, 10, 16); err == nil && n > 0 {
 		return uint32(n), nil
 	}
 	if p, ok := containerPorts(pod)[v]; ok {
 		return p, nil
 	}
-	return 0, fmt.Errorf("annotation %s: %q is neither a port number (1-65535) nor a container port name", PortAnnotation, v)
+	return 0, fmt.Errorf("annotation %s: %q is neither a port number (1-65535) nor a container port name", key, v)
+}
+
+// metricsURL is the model server's Prometheus endpoint on the port the
+// MetricsPortAnnotation names; "" without it.
+func metricsURL(pod *corev1.Pod) (string, error) {
+	v, ok := pod.Annotations[MetricsPortAnnotation]
+	if !ok {
+		return "", nil
+	}
+	port, err := annotatedPort(pod, MetricsPortAnnotation, v)
+	if err != nil {
+		return "", err
+	}
+	return "http://" + net.JoinHostPort(pod.Status.PodIP, strconv.Itoa(int(port))) + "/metrics", nil
 }
 
 // containerPorts are the Pod's TCP container ports by name (unnamed ones

@@ -1,0 +1,168 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/klog/v2"
+
+	"github.com/inferxds/inferxds/drpolicy"
+	"github.com/inferxds/inferxds/topology"
+	"github.com/inferxds/inferxds/topology/kube"
+)
+
+// Fleet source kinds (--source).
+const (
+	sourceKindFile = "file"
+	sourceKindKube = "kube"
+)
+
+// kubeConfig holds the settings of the fleet source, and of the Kubernetes
+// one in particular.
+type kubeConfig struct {
+	Source           string        `mapstructure:"source"`
+	Kubeconfig       string        `mapstructure:"kubeconfig"`
+	KubeNamespaces   string        `mapstructure:"kubeNamespaces"`
+	KubeModelLabel   string        `mapstructure:"kubeModelLabel"`
+	KubeTierLabel    string        `mapstructure:"kubeTierLabel"`
+	KubeRoleLabel    string        `mapstructure:"kubeRoleLabel"`
+	KubePortName     string        `mapstructure:"kubePortName"`
+	KubeStandbyZones string        `mapstructure:"kubeStandbyZones"`
+	KubeSyncTimeout  time.Duration `mapstructure:"kubeSyncTimeout"`
+}
+
+var kubeSettings = []setting{
+	{"source", "source"},
+	{"kubeconfig", "kubeconfig"},
+	{"kube-namespaces", "kubeNamespaces"},
+	{"kube-model-label", "kubeModelLabel"},
+	{"kube-tier-label", "kubeTierLabel"},
+	{"kube-role-label", "kubeRoleLabel"},
+	{"kube-port-name", "kubePortName"},
+	{"kube-standby-zones", "kubeStandbyZones"},
+	{"kube-sync-timeout", "kubeSyncTimeout"},
+}
+
+func addKubeFlags(f *pflag.FlagSet) {
+	f.String("source", sourceKindFile, "where the fleet comes from: file (--fleet) or kube (Pods, EndpointSlices and Nodes; needs --policy-dir)")
+	f.String("kubeconfig", "", "kubeconfig file for --source kube (default: the in-cluster service account)")
+	f.String("kube-namespaces", "", "comma-separated namespaces whose Pods and EndpointSlices are watched (default: all)")
+	f.String("kube-model-label", kube.DefaultModelLabel, "Pod label naming an instance's model")
+	f.String("kube-tier-label", kube.DefaultTierLabel, "Pod label holding an instance's tier (hot, warm, cold)")
+	f.String("kube-role-label", kube.DefaultRoleLabel, "Pod label holding an instance's role (primary, standby)")
+	f.String("kube-port-name", kube.DefaultPortName, "serving port's name where a Pod or EndpointSlice has several")
+	f.String("kube-standby-zones", "", "comma-separated standby zones where no Node says with "+kube.ZoneRoleLabel+" (default: the policy's az_failover standbyZone)")
+	f.Duration("kube-sync-timeout", time.Minute, "how long start-up waits for the first full list of Pods, EndpointSlices and Nodes")
+}
+
+// kubeFleet is the running Kubernetes source and the problems of the
+// first fleet it mapped.
+type kubeFleet struct {
+	source   *kube.Source
+	problems error
+}
+
+// openKube loads the policy, then starts the Kubernetes source and waits
+// for its first fleet; the source runs until ctx ends. A first fleet with
+// problems (Pods left out) is served, and the problems reported.
+func (s sources) openKube(ctx context.Context, logger *slog.Logger) (*topology.Fleet, *drpolicy.Policy, *kubeFleet, error) {
+	pol, err := drpolicy.Load(s.policyDir)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	cfg, err := s.kube.sourceConfig(pol)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	klog.SetSlogLogger(logger.With("component", "client-go"))
+	src, err := kube.NewSource(cfg)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	fleet, problems := src.Start(ctx)
+	if fleet == nil {
+		return nil, nil, nil, problems
+	}
+	return fleet, pol, &kubeFleet{source: src, problems: problems}, nil
+}
+
+// sourceConfig is the Kubernetes source's configuration. Without
+// --kube-standby-zones, the policy's standby zone is the standby zone.
+func (c kubeConfig) sourceConfig(pol *drpolicy.Policy) (kube.Config, error) {
+	rest, err := kube.RESTConfig(c.Kubeconfig)
+	if err != nil {
+		return kube.Config{}, err
+	}
+	client, err := kubernetes.NewForConfig(rest)
+	if err != nil {
+		return kube.Config{}, fmt.Errorf("kubernetes client: %w", err)
+	}
+	standby := splitList(c.KubeStandbyZones)
+	if len(standby) == 0 && pol.AZFailover != nil && pol.AZFailover.StandbyZone != "" {
+		standby = []string{pol.AZFailover.StandbyZone}
+	}
+	return kube.Config{
+		Client:      client,
+		Namespaces:  splitList(c.KubeNamespaces),
+		SyncTimeout: c.KubeSyncTimeout,
+		Options: kube.Options{
+			Labels:   kube.Labels{Model: c.KubeModelLabel, Tier: c.KubeTierLabel, Role: c.KubeRoleLabel},
+			PortName: c.KubePortName, StandbyZones: standby,
+		},
+	}, nil
+}
+
+// splitList splits a comma-separated setting, dropping empty items.
+func splitList(s string) []string {
+	var out []string
+	for item := range strings.SplitSeq(s, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
+		}
+	}
+	return out
+}
+
+func (c kubeConfig) check(policyDir, fleetFile string) error {
+	switch c.Source {
+	case "", sourceKindFile:
+		return nil
+	case sourceKindKube:
+		return errors.Join(
+			errIf(fleetFile != "", "--fleet is for --source file; --source kube reads the fleet from the cluster"),
+			errIf(policyDir == "", "--source kube needs --policy-dir"))
+	}
+	return fmt.Errorf("--source (%s) %q: must be file or kube", envName("source"), c.Source)
+}
+
+func errIf(cond bool, msg string) error {
+	if cond {
+		return errors.New(msg)
+	}
+	return nil
+}
+
+// followKube publishes each fleet the Kubernetes source maps, through the
+// input guard, until ctx ends. A fleet with problems is published (it
+// leaves out only the Pods named) and the problems are reported.
+func (cp *controlPlane) followKube(ctx context.Context) error {
+	cp.sourceResult(sourceFleet, cp.kube.problems)
+	cp.kube.source.Run(ctx, func(f *topology.Fleet, problems error) {
+		if f != nil {
+			if err := cp.guard.admitFleet(f, ""); err != nil {
+				f, problems = nil, errors.Join(problems, err)
+			}
+		}
+		cp.sourceResult(sourceFleet, problems)
+		if f != nil {
+			cp.hub.Fleet.Publish(f)
+		}
+	})
+	return nil
+}
