@@ -83,6 +83,9 @@ func writeDemoInputs(dir string, fleet *topology.Fleet, healthCheck time.Duratio
 	if err != nil {
 		return "", "", err
 	}
+	if err := os.RemoveAll(policyDir); err != nil { // a kept --dir's last run
+		return "", "", err
+	}
 	if err := os.CopyFS(policyDir, policy); err != nil {
 		return "", "", err
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -130,6 +131,10 @@ func demoServeConfig(cfg stackConfig, fleet *topology.Fleet) (config, error) {
 	if err != nil {
 		return config{}, err
 	}
+	incidents := filepath.Join(cfg.Dir, "incidents.jsonl")
+	if err := os.Remove(incidents); err != nil && !errors.Is(err, fs.ErrNotExist) { // a kept --dir's last run
+		return config{}, err
+	}
 	scrape := "0"
 	if cfg.GPUNodes {
 		scrape = "200ms"
@@ -139,7 +144,7 @@ func demoServeConfig(cfg stackConfig, fleet *topology.Fleet) (config, error) {
 		"--policy-dir", policyDir, "--fleet", fleetFile, "--insecure",
 		"--xds-address", "127.0.0.1:0", "--metrics-address", "127.0.0.1:0", "--envoy-listen-address", "127.0.0.1:0",
 		"--scrape-interval", scrape, "--weight-min-interval", "1s",
-		"--dr", "--probe-interval", cfg.ProbeInterval.String(), "--incident-log", filepath.Join(cfg.Dir, "incidents.jsonl"),
+		"--dr", "--probe-interval", cfg.ProbeInterval.String(), "--incident-log", incidents,
 	}); err != nil {
 		return config{}, err
 	}
@@ -152,9 +157,13 @@ func (s *stack) launch(ctx context.Context, cfg stackConfig, logger *slog.Logger
 	if err != nil {
 		return err
 	}
+	dir := filepath.Join(cfg.Dir, "instances")
+	if err := os.RemoveAll(dir); err != nil { // a kept --dir's last run
+		return err
+	}
 	started := time.Now().UTC().Truncate(time.Second)
 	s.act, err = local.New(local.Config{
-		Command: []string{self, "modelsim"}, Dir: filepath.Join(cfg.Dir, "instances"),
+		Command: []string{self, "modelsim"}, Dir: dir,
 		ColdLoadTime: cfg.ColdLoadTime, WarmLoadTime: cfg.WarmLoadTime,
 		Checkpoints: func(model string) (string, time.Time) { return model + "@" + started.Format("150405"), started },
 		Logger:      logger.With("component", "actuator"),
