@@ -13,9 +13,9 @@ import (
 // Chart geometry of the report, in SVG user units.
 const (
 	chartWidth  = 900.0
-	chartHeight = 220.0
+	chartHeight = 248.0
 	chartLeft   = 50.0 // room for the y axis labels
-	chartTop    = 20.0 // room for the marker labels
+	chartTop    = 48.0 // room for the marker labels, staggered on four rows
 	chartBottom = 30.0 // room for the x axis labels
 )
 
@@ -40,7 +40,7 @@ type chartLine struct {
 type chartBar struct{ X, Y, W, H float64 }
 
 type chartMarker struct {
-	X           float64
+	X, LabelY   float64
 	Kind, Label string
 }
 
@@ -82,8 +82,9 @@ func newChart(title string, s series, start time.Time, markers []marker) chart {
 			c.Fails = append(c.Fails, chartBar{X: area.x(float64(i) * per), Y: top, W: area.x(per) - chartLeft, H: chartTop + area.height - top})
 		}
 	}
-	for _, m := range markers {
-		c.Markers = append(c.Markers, chartMarker{X: area.x(m.At.Sub(start).Seconds()), Kind: m.Kind, Label: m.Kind})
+	for i, m := range markers {
+		// Stages often land within milliseconds: stagger their labels.
+		c.Markers = append(c.Markers, chartMarker{X: area.x(m.At.Sub(start).Seconds()), LabelY: 10 + 11*float64(i%4), Kind: m.Kind, Label: m.Kind})
 	}
 	c.XTicks, c.YTicks = xTicks(area), yTicks(area)
 	return c
@@ -198,12 +199,12 @@ Markers: {{range .Markers}}{{.Kind}} {{clock .At}}{{if .Label}} ({{.Label}}){{en
 {{range .Charts}}
 <h3>{{.Title}}: requests/s by instance</h3>
 <p class="legend">{{range .Lines}}<span style="color:{{.Color}}">■ {{.Name}}</span>{{end}}<span style="color:#d62728">■ failed</span></p>
-<svg xmlns="http://www.w3.org/2000/svg" width="900" height="220" viewBox="0 0 900 220">
+<svg xmlns="http://www.w3.org/2000/svg" width="900" height="248" viewBox="0 0 900 248">
 {{range .YTicks}}<line class="grid" x1="50" x2="890" y1="{{.Pos}}" y2="{{.Pos}}"/><text class="axis" x="45" y="{{.Pos}}" text-anchor="end">{{.Label}}</text>
-{{end}}{{range .XTicks}}<text class="axis" x="{{.Pos}}" y="210" text-anchor="middle">{{.Label}}</text>
+{{end}}{{range .XTicks}}<text class="axis" x="{{.Pos}}" y="238" text-anchor="middle">{{.Label}}</text>
 {{end}}{{range .Fails}}<rect x="{{.X}}" y="{{.Y}}" width="{{.W}}" height="{{.H}}" fill="#d62728" opacity="0.6"/>
 {{end}}{{range .Lines}}<polyline fill="none" stroke="{{.Color}}" stroke-width="1.5" points="{{.Points}}"/>
-{{end}}{{range .Markers}}<line class="{{.Kind}}" x1="{{.X}}" x2="{{.X}}" y1="12" y2="190" stroke-dasharray="4 3"/><text class="axis" x="{{.X}}" y="10" text-anchor="middle">{{.Label}}</text>
+{{end}}{{range .Markers}}<line class="{{.Kind}}" x1="{{.X}}" x2="{{.X}}" y1="{{.LabelY}}" y2="218" stroke-dasharray="4 3"/><text class="axis" x="{{.X}}" y="{{.LabelY}}" text-anchor="start">{{.Label}}</text>
 {{end}}</svg>
 {{end}}{{end}}
 </body></html>
