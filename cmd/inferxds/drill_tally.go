@@ -42,18 +42,6 @@ func (t *tally) outcomes(model string) []outcome {
 	return out
 }
 
-// modelNames returns the models with any outcome, sorted.
-func (t *tally) modelNames() []string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	names := make([]string, 0, len(t.models))
-	for m := range t.models {
-		names = append(names, m)
-	}
-	slices.Sort(names)
-	return names
-}
-
 // windowCounts is what happened to a model's requests in a span of time.
 type windowCounts struct {
 	Answers map[string]int // by instance
