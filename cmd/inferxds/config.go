@@ -43,6 +43,9 @@ type config struct {
 	securityConfig `mapstructure:",squash"`
 	drConfig       `mapstructure:",squash"`
 	kubeConfig     `mapstructure:",squash"`
+	leaderConfig   `mapstructure:",squash"`
+
+	kubeActuatorConfig `mapstructure:",squash"`
 }
 
 // setting ties a flag to its key in the config file.
@@ -67,7 +70,7 @@ var settings = append([]setting{
 	{"log-level", "logLevel"},
 	{"log-format", "logFormat"},
 	{"pprof", "pprof"},
-}, append(append(securitySettings, drSettings...), kubeSettings...)...)
+}, append(append(append(securitySettings, drSettings...), kubeSettings...), append(leaderSettings, kubeActuatorSettings...)...)...)
 
 const (
 	envPrefix  = "INFERXDS_"

@@ -190,7 +190,8 @@ func TestDRSettingsThatCannotWorkAreErrors(t *testing.T) {
 		args []string
 		want string
 	}{
-		"unknown actuator":        {[]string{"--dr", "--actuator", "kube"}, `--actuator "kube": must be none or local`},
+		"unknown actuator":        {[]string{"--dr", "--actuator", "k8s"}, `--actuator "k8s": must be none, local or kube`},
+		"kube actuator, no --dr":  {[]string{"--actuator", "kube"}, "--actuator kube needs --dr"},
 		"local actuator, no --dr": {[]string{"--actuator", "local"}, "--actuator local needs --dr"},
 		"guard share above 1":     {[]string{"--dr", "--dr-guard-share", "1.5"}, "--dr-guard-share 1.5: must be between 0 and 1"},
 		"negative probe interval": {[]string{"--dr", "--probe-interval", "-1s"}, "--probe-interval -1s: must not be negative"},

@@ -43,7 +43,7 @@ var drSettings = []setting{
 
 func addDRFlags(f *pflag.FlagSet) {
 	f.Bool("dr", false, "run the DR loop: probe instances, drain failed ones, promote standbys up the chain, fail zones over")
-	f.String("actuator", actuatorNone, "what carries out DR actions that change what runs: none (drain, promote and zone failover only) or local (model-server processes this serve starts)")
+	f.String("actuator", actuatorNone, "what carries out DR actions that change what runs: none (drain, promote and zone failover only), local (model-server processes this serve starts) or kube (Kubernetes Deployments and Pods)")
 	f.Duration("probe-interval", 0, "time between health probes of the fleet's instances (default: the policy's healthCheckInterval)")
 	f.String("incident-log", "", "append each DR incident as a JSON line to this file at each new stage")
 	f.Float64("dr-guard-share", 0.5, "share of instances failing at once above which the DR loop distrusts its probes and keeps the last known state")
@@ -53,15 +53,15 @@ func addDRFlags(f *pflag.FlagSet) {
 // check refuses DR settings that cannot work.
 func (c drConfig) check() error {
 	switch c.Actuator {
-	case actuatorNone, actuatorLocal:
+	case actuatorNone, actuatorLocal, actuatorKube:
 	default:
-		return fmt.Errorf("--actuator %q: must be none or local", c.Actuator)
+		return fmt.Errorf("--actuator %q: must be none, local or kube", c.Actuator)
 	}
 	if c.DRGuardShare < 0 || c.DRGuardShare > 1 {
 		return fmt.Errorf("--dr-guard-share %v: must be between 0 and 1", c.DRGuardShare)
 	}
-	if c.Actuator == actuatorLocal && !c.DR {
-		return errors.New("--actuator local needs --dr: the model servers it starts are the DR loop's to manage")
+	if c.Actuator != actuatorNone && !c.DR {
+		return fmt.Errorf("--actuator %s needs --dr: what it runs is the DR loop's to manage", c.Actuator)
 	}
 	if c.ProbeInterval < 0 {
 		return fmt.Errorf("--probe-interval %v: must not be negative (0: the policy's healthCheckInterval)", c.ProbeInterval)
@@ -117,6 +117,17 @@ func (cp *controlPlane) startDRLoop(ctx context.Context) (_ func(), err error) {
 			return nil, err
 		}
 		cfg.Actuator = act
+	}
+	if cp.cfg.Actuator == actuatorKube {
+		if cfg.Actuator, err = cp.cfg.newKubeActuator(); err != nil {
+			return nil, err
+		}
+	}
+	if cp.elector != nil {
+		cfg.Leading = cp.elector.Leading
+		if cfg.Actuator != nil {
+			cfg.Actuator = cp.elector.Guard(cfg.Actuator)
+		}
 	}
 	if cp.drLoop, err = engine.New(cfg); err != nil {
 		return nil, err

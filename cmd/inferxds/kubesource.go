@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -57,7 +58,7 @@ func addKubeFlags(f *pflag.FlagSet) {
 	f.String("kube-tier-label", kube.DefaultTierLabel, "Pod label holding an instance's tier (hot, warm, cold)")
 	f.String("kube-role-label", kube.DefaultRoleLabel, "Pod label holding an instance's role (primary, standby)")
 	f.String("kube-port-name", kube.DefaultPortName, "serving port's name where a Pod or EndpointSlice has several")
-	f.String("kube-standby-zones", "", "comma-separated standby zones where no Node says with "+kube.ZoneRoleLabel+" (default: the policy's az_failover standbyZone)")
+	f.String("kube-standby-zones", "", "comma-separated standby zones where no Node says with "+kube.ZoneRoleLabel+" (default: the policy's az_failover standbyZone, followed as it changes)")
 	f.Duration("kube-sync-timeout", time.Minute, "how long start-up waits for the first full list of Pods, EndpointSlices and Nodes")
 }
 
@@ -93,7 +94,8 @@ func (s sources) openKube(ctx context.Context, logger *slog.Logger) (*topology.F
 }
 
 // sourceConfig is the Kubernetes source's configuration. Without
-// --kube-standby-zones, the policy's standby zone is the standby zone.
+// --kube-standby-zones, the policy's standby zone is the standby zone (and
+// followKube keeps it so when the policy changes).
 func (c kubeConfig) sourceConfig(pol *drpolicy.Policy) (kube.Config, error) {
 	rest, err := kube.RESTConfig(c.Kubeconfig)
 	if err != nil {
@@ -104,8 +106,8 @@ func (c kubeConfig) sourceConfig(pol *drpolicy.Policy) (kube.Config, error) {
 		return kube.Config{}, fmt.Errorf("kubernetes client: %w", err)
 	}
 	standby := splitList(c.KubeStandbyZones)
-	if len(standby) == 0 && pol.AZFailover != nil && pol.AZFailover.StandbyZone != "" {
-		standby = []string{pol.AZFailover.StandbyZone}
+	if len(standby) == 0 {
+		standby = policyStandbyZones(pol)
 	}
 	return kube.Config{
 		Client:      client,
@@ -153,6 +155,11 @@ func errIf(cond bool, msg string) error {
 // leaves out only the Pods named) and the problems are reported.
 func (cp *controlPlane) followKube(ctx context.Context) error {
 	cp.sourceResult(sourceFleet, cp.kube.problems)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	if cp.cfg.KubeStandbyZones == "" {
+		wg.Go(func() { cp.followStandbyZone(ctx) })
+	}
 	cp.kube.source.Run(ctx, func(f *topology.Fleet, problems error) {
 		if f != nil {
 			if err := cp.guard.admitFleet(f, ""); err != nil {
@@ -165,4 +172,28 @@ func (cp *controlPlane) followKube(ctx context.Context) error {
 		}
 	})
 	return nil
+}
+
+// followStandbyZone gives the Kubernetes source the standby zone of each
+// policy the hub receives, until ctx ends.
+func (cp *controlPlane) followStandbyZone(ctx context.Context) {
+	changed, stop := cp.hub.Policy.Subscribe()
+	defer stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-changed:
+			pol, _ := cp.hub.Policy.Get()
+			cp.kube.source.SetStandbyZones(policyStandbyZones(pol))
+		}
+	}
+}
+
+// policyStandbyZones is the policy's az_failover standby zone, if any.
+func policyStandbyZones(pol *drpolicy.Policy) []string {
+	if pol == nil || pol.AZFailover == nil || pol.AZFailover.StandbyZone == "" {
+		return nil
+	}
+	return []string{pol.AZFailover.StandbyZone}
 }

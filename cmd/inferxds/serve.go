@@ -21,6 +21,7 @@ import (
 	"github.com/inferxds/inferxds/drpolicy/engine"
 	"github.com/inferxds/inferxds/internal/controller"
 	"github.com/inferxds/inferxds/internal/hub"
+	"github.com/inferxds/inferxds/internal/leader"
 	"github.com/inferxds/inferxds/snapshot"
 	"github.com/inferxds/inferxds/topology"
 	"github.com/inferxds/inferxds/topology/telemetry"
@@ -70,6 +71,8 @@ func newServeCommand() *cobra.Command {
 	addSecurityFlags(f)
 	addDRFlags(f)
 	addKubeFlags(f)
+	addLeaderFlags(f)
+	addKubeActuatorFlags(f)
 	addConfigFlag(f)
 	return cmd
 }
@@ -105,6 +108,9 @@ type controlPlane struct {
 	// the one --actuator names: an in-process caller (the demo, the
 	// drills) that runs the model servers itself.
 	actuator dr.Actuator
+	// elector takes part in the replicas' leader election and carries
+	// the DR state between them; nil without --leader-elect.
+	elector *leader.Elector
 }
 
 func serve(ctx context.Context, cfg config, logw io.Writer) error {
@@ -162,6 +168,9 @@ func listen(cfg config, logger *slog.Logger, fleet *topology.Fleet, pol *drpolic
 		return nil, err
 	}
 	if err := errors.Join(cp.guard.admitFleet(fleet, cfg.Fleet), cp.guard.admitPolicy(pol, cfg.PolicyDir)); err != nil {
+		return nil, err
+	}
+	if cp.elector, err = cfg.newElector(cp.hub, logger); err != nil {
 		return nil, err
 	}
 	cp.ops = newOpsMetrics(registry, cp, time.Now())
@@ -222,6 +231,9 @@ func (cp *controlPlane) run(ctx context.Context) error {
 	wg.Go(func() { fail(ignoreClosed(httpServer.Serve(cp.httpLis))) })
 	wg.Go(func() { fail(cp.watchPolicy(ctx)) })
 	wg.Go(func() { fail(cp.watchFleet(ctx)) })
+	if cp.elector != nil {
+		wg.Go(func() { fail(cp.elector.Run(ctx)) })
+	}
 	if cp.telemetry != nil {
 		wg.Go(func() { cp.telemetry.Run(ctx) })
 		wg.Go(func() { cp.feedTelemetry(ctx) })

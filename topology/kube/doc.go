@@ -10,6 +10,9 @@
 //
 // What comes from where:
 //
+//   - instances: Pods that run a model, placed, with an IP, and not yet
+//     Failed or Succeeded; named by their inferxds.io/instance label (the
+//     best serving Pod of those that share one) or "<pod>.<namespace>".
 //   - model, tier and role: the Pod's labels (Labels); the seed's app,
 //     model and standby-type labels are understood too.
 //   - address: the Pod's IP; port: the inferxds.io/port annotation, else

@@ -4,7 +4,9 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"net"
 	"slices"
+	"strconv"
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -18,7 +20,7 @@ const DefaultPortName = "http"
 
 // Options say how Kubernetes objects map into the fleet.
 type Options struct {
-	// Labels are the Pod label keys (zero value: DefaultLabels).
+	// Labels are the Pod label keys (each empty one: its default).
 	Labels Labels
 	// PortName picks the serving port among several (default "http").
 	PortName string
@@ -28,9 +30,7 @@ type Options struct {
 }
 
 func (o Options) withDefaults() Options {
-	if o.Labels == (Labels{}) {
-		o.Labels = DefaultLabels()
-	}
+	o.Labels = o.Labels.withDefaults()
 	if o.PortName == "" {
 		o.PortName = DefaultPortName
 	}
@@ -39,7 +39,8 @@ func (o Options) withDefaults() Options {
 
 // FleetFrom maps Pods, EndpointSlices and Nodes into a fleet: one instance
 // per Pod that runs a model (see Labels.Read) and has an IP on a known
-// node; the nodes that host one or have GPUs; their zones. The mapping is
+// node, or per instance label (the best serving of its Pods); the nodes
+// that host one or have GPUs; their zones. The mapping is
 // pure and its output sorted, so the same objects in any order give an
 // equal fleet.
 //
@@ -50,9 +51,18 @@ func (o Options) withDefaults() Options {
 // mapped does not validate.
 func FleetFrom(pods []*corev1.Pod, endpointSlices []*discoveryv1.EndpointSlice, nodes []*corev1.Node, opts Options) (*topology.Fleet, error) {
 	opts = opts.withDefaults()
-	m := mapping{opts: opts, endpoints: indexEndpoints(endpointSlices, opts.PortName), nodes: indexNodes(nodes), used: map[string]bool{}}
+	m := mapping{
+		opts: opts, endpoints: indexEndpoints(endpointSlices, opts.PortName), nodes: indexNodes(nodes),
+		used: map[string]bool{}, addresses: map[string]string{},
+	}
+	var cands []candidate
 	for _, pod := range sortedByKey(pods) {
-		m.addPod(pod)
+		if c, ok := m.candidate(pod); ok {
+			cands = append(cands, c)
+		}
+	}
+	for _, c := range onePerInstance(cands) {
+		m.add(c)
 	}
 	m.addNodesAndZones()
 	f := &topology.Fleet{Zones: m.zones, Nodes: m.fleetNodes, Instances: m.instances}
@@ -69,7 +79,9 @@ type mapping struct {
 	endpoints map[string]endpoint
 	nodes     map[string]*corev1.Node
 	// used are the nodes instances run on, by name.
-	used       map[string]bool
+	used map[string]bool
+	// addresses holds each instance address:port taken, with its holder.
+	addresses  map[string]string
 	pods       []podGPUs
 	instances  []topology.Instance
 	fleetNodes []topology.Node
@@ -84,15 +96,23 @@ func (m *mapping) problem(kind, namespace, name string, err error) {
 	m.problems = append(m.problems, fmt.Errorf("%s %s: %w", kind, name, err))
 }
 
-// addPod adds the instance a Pod runs, if any.
-func (m *mapping) addPod(pod *corev1.Pod) {
+// candidate is a Pod's instance before the Pods that claim the same
+// instance name are settled.
+type candidate struct {
+	in  topology.Instance
+	pod *corev1.Pod
+}
+
+// candidate maps a Pod to its instance; ok is false for a Pod that runs
+// none, or one with a problem (recorded).
+func (m *mapping) candidate(pod *corev1.Pod) (c candidate, ok bool) {
 	id, ok, err := m.opts.Labels.Read(pod.Labels)
-	if !ok || pod.Status.PodIP == "" || pod.Spec.NodeName == "" {
-		return // no model, or not placed and running yet
+	if !ok || !running(pod) {
+		return candidate{}, false
 	}
 	ep, listed := m.endpoints[objectKey(pod.Namespace, pod.Name)]
 	in := topology.Instance{
-		Name: InstanceName(pod.Namespace, pod.Name), Model: id.Model, Node: pod.Spec.NodeName,
+		Name: m.opts.Labels.instanceName(pod), Model: id.Model, Node: pod.Spec.NodeName,
 		Address: pod.Status.PodIP, Tier: id.Tier, Role: id.Role, Health: podHealth(pod, id, ep, listed),
 	}
 	if err == nil {
@@ -106,11 +126,69 @@ func (m *mapping) addPod(pod *corev1.Pod) {
 	}
 	if err != nil {
 		m.problem("pod", pod.Namespace, pod.Name, err)
+		return candidate{}, false
+	}
+	return candidate{in: in, pod: pod}, true
+}
+
+// add adds a candidate's instance unless its address is taken.
+func (m *mapping) add(c candidate) {
+	if err := m.claimAddress(c.in, objectKey(c.pod.Namespace, c.pod.Name)); err != nil {
+		m.problem("pod", c.pod.Namespace, c.pod.Name, err)
 		return
 	}
-	m.instances = append(m.instances, in)
-	m.pods = append(m.pods, podGPUs{instance: len(m.instances) - 1, pod: pod})
-	m.used[in.Node] = true
+	m.instances = append(m.instances, c.in)
+	m.pods = append(m.pods, podGPUs{instance: len(m.instances) - 1, pod: c.pod})
+	m.used[c.in.Node] = true
+}
+
+// onePerInstance keeps, of the Pods that claim one instance name (an old
+// and a new Pod of a Deployment while it rolls), the one that serves best,
+// the first by namespace/name among equals; order is kept.
+func onePerInstance(cands []candidate) []candidate {
+	best := map[string]int{}
+	for i, c := range cands {
+		if j, seen := best[c.in.Name]; !seen || healthRank(c.in.Health) > healthRank(cands[j].in.Health) {
+			best[c.in.Name] = i
+		}
+	}
+	return slices.DeleteFunc(slices.Clone(cands), func(c candidate) bool {
+		return cands[best[c.in.Name]].pod != c.pod
+	})
+}
+
+// healthRank orders health from most to least able to serve.
+func healthRank(h topology.Health) int {
+	switch h {
+	case topology.HealthServing:
+		return 4
+	case topology.HealthUnknown:
+		return 3
+	case topology.HealthLoading:
+		return 2
+	case topology.HealthUnhealthy:
+		return 1
+	}
+	return 0
+}
+
+// running reports whether a Pod is placed, has an IP, and has not ended:
+// a Pod that Failed or Succeeded keeps its IP in its status after another
+// Pod may have been given it.
+func running(pod *corev1.Pod) bool {
+	return pod.Status.PodIP != "" && pod.Spec.NodeName != "" &&
+		pod.Status.Phase != corev1.PodFailed && pod.Status.Phase != corev1.PodSucceeded
+}
+
+// claimAddress refuses an instance whose address and port an earlier Pod
+// (by namespace/name) holds, as two host-network Pods can both claim.
+func (m *mapping) claimAddress(in topology.Instance, podKey string) error {
+	addr := net.JoinHostPort(in.Address, strconv.Itoa(int(in.Port)))
+	if holder, taken := m.addresses[addr]; taken {
+		return fmt.Errorf("address %s is also Pod %s's", addr, holder)
+	}
+	m.addresses[addr] = podKey
+	return nil
 }
 
 // checkPlacement refuses an instance whose name or node cannot be used.

@@ -61,7 +61,7 @@ func TestFleetFrom(t *testing.T) {
 			},
 		},
 	}, {
-		name: "health from endpoint conditions, deletion and the Pod's Ready condition",
+		name: "health from endpoint conditions, deletion and the Pod's Ready condition; ended Pods are gone",
 		pods: []*corev1.Pod{
 			kubetest.Pod("ready", "n1", "10.0.0.1", model("m")),
 			kubetest.Pod("not-ready", "n1", "10.0.0.2", model("m")),
@@ -72,6 +72,8 @@ func TestFleetFrom(t *testing.T) {
 			kubetest.Pod("unlisted-starting", "n1", "10.0.0.7", model("m"), kubetest.Ready(corev1.ConditionFalse)),
 			kubetest.Pod("seed-failed", "n1", "10.0.0.8", model("m"), kubetest.WithLabels(map[string]string{"status": "failed"})),
 			kubetest.Pod("not-yet-running", "n1", "", model("m")),
+			kubetest.Pod("evicted", "n1", "10.0.0.1", model("m"), func(p *corev1.Pod) { p.Status.Phase = corev1.PodFailed }),
+			kubetest.Pod("completed", "n1", "10.0.0.9", model("m"), func(p *corev1.Pod) { p.Status.Phase = corev1.PodSucceeded }),
 		},
 		slices: []*discoveryv1.EndpointSlice{kubetest.Slice("m", nil,
 			kubetest.ReadyEndpoint("ready", true), kubetest.ReadyEndpoint("not-ready", false), kubetest.ReadyEndpoint("deleting", true), kubetest.ReadyEndpoint("seed-failed", true),
@@ -194,6 +196,7 @@ func TestFleetFrom(t *testing.T) {
 			kubetest.Pod("too-many-gpus", "n1", "10.0.0.7", model("m"), kubetest.RequestingGPUs(3)),
 			kubetest.Pod("bad-gpus", "n1", "10.0.0.8", model("m"), kubetest.RequestingGPUs(1), kubetest.Annotated(GPUsAnnotation, "7")),
 			kubetest.Pod("bad-metrics", "n1", "10.0.0.9", model("m"), kubetest.Annotated(MetricsPortAnnotation, "prom")),
+			kubetest.Pod("same-address", "n1", "10.0.0.1", model("m"), kubetest.Ready(corev1.ConditionTrue)),
 		},
 		nodes: []*corev1.Node{kubetest.Node("n1", "az-1", 2, ZoneRoleLabel, "sideways"), kubetest.Node("n9", "", 0)},
 		want: &topology.Fleet{
@@ -215,6 +218,7 @@ func TestFleetFrom(t *testing.T) {
 			`pod inference/bad-gpus: annotation inferxds.io/gpus: "7" is not a list of distinct GPU indexes below the node's 2`,
 			`node n1: label inferxds.io/zone-role: must be active or standby (got "sideways")`,
 			`pod inference/bad-metrics: annotation inferxds.io/metrics-port: "prom" is neither`,
+			`pod inference/same-address: address 10.0.0.1:8000 is also Pod inference/good's`,
 		},
 	}} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -284,4 +288,32 @@ func TestFleetFromCustomLabelsAndPortName(t *testing.T) {
 	if in := f.Instances[0]; in.Model != "m" || in.Tier != topology.TierWarm || in.Port != 8000 {
 		t.Fatalf("instance = %+v; want model m, tier warm, port 8000", in)
 	}
+}
+
+func TestFleetFromNamesInstancesByTheInstanceLabel(t *testing.T) {
+	instance := func(name string) kubetest.PodOption {
+		return kubetest.WithLabels(map[string]string{DefaultInstanceLabel: name})
+	}
+	pods := []*corev1.Pod{
+		// A Deployment rolling: the old Pod is going, the new one serves.
+		kubetest.Pod("llama-cold-0-5d8f-a", "n1", "10.0.0.1", model("m"), instance("llama-cold-0"), kubetest.Deleting),
+		kubetest.Pod("llama-cold-0-5d8f-b", "n1", "10.0.0.2", model("m"), instance("llama-cold-0"), kubetest.Ready(corev1.ConditionTrue)),
+		kubetest.Pod("plain", "n1", "10.0.0.3", model("m"), kubetest.Ready(corev1.ConditionTrue)),
+		kubetest.Pod("bad", "n1", "10.0.0.4", model("m"), instance("Not_A_Name")),
+	}
+	f, err := FleetFrom(pods, nil, []*corev1.Node{kubetest.Node("n1", "az-1", 0)}, Options{Labels: Labels{Model: DefaultModelLabel}})
+	checkProblems(t, err, []string{`pod inference/bad: instance name "Not_A_Name" is not a valid name`})
+	want := []topology.Instance{
+		servingInstance("llama-cold-0", "10.0.0.2"),
+		servingInstance(InstanceName(ns, "plain"), "10.0.0.3"),
+	}
+	if diff := cmp.Diff(want, f.Instances); diff != "" {
+		t.Fatalf("instances (-want +got):\n%s", diff)
+	}
+}
+
+// instance0 is a serving hot primary of model m on n1 in az-1, port 8000.
+func servingInstance(name, ip string) topology.Instance {
+	return topology.Instance{Name: name, Model: "m", Node: "n1", Zone: "az-1", Address: ip, Port: 8000,
+		Tier: topology.TierHot, Role: topology.RolePrimary, Health: topology.HealthServing}
 }

@@ -1,6 +1,7 @@
 package kube
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"strings"
@@ -11,11 +12,12 @@ import (
 	"github.com/inferxds/inferxds/topology"
 )
 
-// Default label keys that tie a Pod to its model, tier and role.
+// Default label keys that tie a Pod to its model, tier, role and instance.
 const (
-	DefaultModelLabel = "inferxds.io/model"
-	DefaultTierLabel  = "inferxds.io/tier"
-	DefaultRoleLabel  = "inferxds.io/role"
+	DefaultModelLabel    = "inferxds.io/model"
+	DefaultTierLabel     = "inferxds.io/tier"
+	DefaultRoleLabel     = "inferxds.io/role"
+	DefaultInstanceLabel = "inferxds.io/instance"
 )
 
 // Keys read beside the configurable ones.
@@ -54,24 +56,43 @@ const (
 	seedFailed    = "failed"
 )
 
-// Labels are the Pod label keys for an instance's model, tier and role.
-// The Kubernetes source reads them and the Kubernetes actuator writes them.
+// Labels are the Pod label keys for an instance's model, tier, role and
+// name. The Kubernetes source reads them and the Kubernetes actuator
+// writes them.
 type Labels struct {
 	Model string
 	Tier  string
 	Role  string
+	// Instance names the instance a Pod runs, for Pods whose own names
+	// are not the instance's (those a Deployment makes); without it the
+	// instance is named InstanceName(namespace, pod).
+	Instance string
 }
 
 // DefaultLabels are the inferxds.io/ keys.
 func DefaultLabels() Labels {
-	return Labels{Model: DefaultModelLabel, Tier: DefaultTierLabel, Role: DefaultRoleLabel}
+	return Labels{Model: DefaultModelLabel, Tier: DefaultTierLabel, Role: DefaultRoleLabel, Instance: DefaultInstanceLabel}
+}
+
+// withDefaults fills each empty key with its default.
+func (l Labels) withDefaults() Labels {
+	d := DefaultLabels()
+	return Labels{Model: cmp.Or(l.Model, d.Model), Tier: cmp.Or(l.Tier, d.Tier), Role: cmp.Or(l.Role, d.Role), Instance: cmp.Or(l.Instance, d.Instance)}
+}
+
+// instanceName is the Instance label's value, else InstanceName.
+func (l Labels) instanceName(pod *corev1.Pod) string {
+	if name, ok := pod.Labels[l.Instance]; ok {
+		return name
+	}
+	return InstanceName(pod.Namespace, pod.Name)
 }
 
 // Validate says which key is not a valid, distinct label key.
 func (l Labels) Validate() error {
 	var errs []error
 	seen := map[string]string{}
-	for _, k := range []struct{ what, key string }{{"model", l.Model}, {"tier", l.Tier}, {"role", l.Role}} {
+	for _, k := range []struct{ what, key string }{{"model", l.Model}, {"tier", l.Tier}, {"role", l.Role}, {"instance", l.Instance}} {
 		if msgs := validation.IsQualifiedName(k.key); len(msgs) > 0 {
 			errs = append(errs, fmt.Errorf("%s label key %q: %s", k.what, k.key, strings.Join(msgs, "; ")))
 		} else if other, dup := seen[k.key]; dup {

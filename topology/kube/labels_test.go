@@ -75,7 +75,10 @@ func TestLabelsValidate(t *testing.T) {
 	if err := DefaultLabels().Validate(); err != nil {
 		t.Fatalf("default labels: %v", err)
 	}
-	err := Labels{Model: "bad key!", Tier: "t", Role: "t"}.Validate()
+	if got := (Labels{Model: "example.com/model"}).withDefaults(); got != (Labels{Model: "example.com/model", Tier: DefaultTierLabel, Role: DefaultRoleLabel, Instance: DefaultInstanceLabel}) {
+		t.Errorf("withDefaults kept %+v", got)
+	}
+	err := Labels{Model: "bad key!", Tier: "t", Role: "t", Instance: "i"}.Validate()
 	for _, want := range []string{`model label key "bad key!"`, `role label key "t" is also the tier label key`} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("Validate() = %v, want it to contain %q", err, want)

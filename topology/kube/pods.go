@@ -12,7 +12,7 @@ import (
 )
 
 // podHealth says whether an instance serves. A Pod being deleted drains;
-// one its labels or phase say failed is unhealthy; one the seed promotes is
+// one the seed's labels say failed is unhealthy; one the seed promotes is
 // loading. Otherwise its EndpointSlice conditions decide (terminating →
 // draining, ready — or not said, which the API means as ready — → serving,
 // not ready → unhealthy); a Pod no slice lists serves once it is Ready and
@@ -21,7 +21,7 @@ func podHealth(pod *corev1.Pod, id Identity, ep endpoint, listed bool) topology.
 	switch {
 	case pod.DeletionTimestamp != nil:
 		return topology.HealthDraining
-	case id.Failed || pod.Status.Phase == corev1.PodFailed || pod.Status.Phase == corev1.PodSucceeded:
+	case id.Failed:
 		return topology.HealthUnhealthy
 	case id.Loading:
 		return topology.HealthLoading

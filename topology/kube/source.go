@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -32,6 +34,8 @@ type Config struct {
 // Source follows Pods, EndpointSlices and Nodes through shared informers
 // and maps them into fleets (FleetFrom).
 type Source struct {
+	mu sync.Mutex
+	// opts is guarded by mu: SetStandbyZones changes it while Run builds.
 	opts      Options
 	pods      []cacheLister[*corev1.Pod]
 	slices    []cacheLister[*discoveryv1.EndpointSlice]
@@ -219,7 +223,7 @@ func (s *Source) build() (*topology.Fleet, error) {
 	if err != nil {
 		return nil, err
 	}
-	slices, err := listAll(s.slices)
+	endpointSlices, err := listAll(s.slices)
 	if err != nil {
 		return nil, err
 	}
@@ -227,7 +231,19 @@ func (s *Source) build() (*topology.Fleet, error) {
 	if err != nil {
 		return nil, err
 	}
-	return FleetFrom(pods, slices, nodes, s.opts)
+	s.mu.Lock()
+	opts := s.opts
+	s.mu.Unlock()
+	return FleetFrom(pods, endpointSlices, nodes, opts)
+}
+
+// SetStandbyZones replaces Options.StandbyZones, for a policy whose
+// standby zone changed, and has Run hand on the fleet it gives.
+func (s *Source) SetStandbyZones(zones []string) {
+	s.mu.Lock()
+	s.opts.StandbyZones = slices.Clone(zones)
+	s.mu.Unlock()
+	s.wake()
 }
 
 func listAll[T any](listers []cacheLister[T]) ([]T, error) {

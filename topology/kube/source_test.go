@@ -127,3 +127,31 @@ func TestNewSourceRefusesBadLabelKeys(t *testing.T) {
 		t.Fatal("NewSource accepted a model label key with a space")
 	}
 }
+
+func TestSetStandbyZonesHandsOnTheFleetItGives(t *testing.T) {
+	client := fake.NewClientset(kubetest.Node("n1", "az-1", 1), kubetest.Node("n3", "az-3", 1))
+	src, err := NewSource(Config{Client: client})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	first, err := src.Start(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if z, _ := first.Zone("az-3"); z.Role != topology.ZoneActive {
+		t.Fatalf("az-3 before: %+v, want active", z)
+	}
+	fleets := make(chan *topology.Fleet, 4)
+	go src.Run(ctx, func(f *topology.Fleet, _ error) { fleets <- f })
+	src.SetStandbyZones([]string{"az-3"})
+	select {
+	case f := <-fleets:
+		if z, _ := f.Zone("az-3"); z.Role != topology.ZoneStandby {
+			t.Fatalf("az-3 after: %+v, want standby", z)
+		}
+	case <-time.After(hangGuard):
+		t.Fatal("no fleet after SetStandbyZones")
+	}
+}

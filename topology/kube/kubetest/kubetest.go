@@ -7,6 +7,7 @@ package kubetest
 import (
 	"context"
 	"fmt"
+	"maps"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -27,10 +28,10 @@ const GPU corev1.ResourceName = "nvidia.com/gpu"
 type PodOption func(*corev1.Pod)
 
 // Pod is a Running Pod on node with ip, one container with the container
-// port http 8000, and labels.
+// port http 8000, and (a copy of) labels.
 func Pod(name, node, ip string, labels map[string]string, opts ...PodOption) *corev1.Pod {
 	p := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Namespace: Namespace, Name: name, Labels: labels},
+		ObjectMeta: metav1.ObjectMeta{Namespace: Namespace, Name: name, Labels: maps.Clone(labels)},
 		Spec: corev1.PodSpec{NodeName: node, Containers: []corev1.Container{{
 			Name: "server", Image: "model-server:test", Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: 8000}},
 		}}},

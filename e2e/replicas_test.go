@@ -1,0 +1,222 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	"github.com/google/go-cmp/cmp"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/inferxds/inferxds/drpolicy/dr"
+	"github.com/inferxds/inferxds/e2e/kubeenv"
+	"github.com/inferxds/inferxds/internal/leader"
+	"github.com/inferxds/inferxds/topology"
+)
+
+const (
+	replicaNamespace = "inferxds-system"
+	replicaLease     = 3 * time.Second
+)
+
+// TestReplicasServeTheSameVersionsAndHandOverTheLease runs two control
+// planes against a real API server with --leader-elect. A proxy that
+// moves from one replica to the other, naming the versions it has, is
+// sent exactly those versions again (versions are content hashes), so it
+// has nothing new to apply. (go-control-plane's Delta server answers a new
+// wildcard stream in full even when it names its versions.) One replica
+// leads; after it is killed (SIGKILL: the lease is not released) the other
+// takes the lease once it expires.
+func TestReplicasServeTheSameVersionsAndHandOverTheLease(t *testing.T) {
+	env := kubeenv.Start(t)
+	client := kubernetes.NewForConfigOrDie(env.Config)
+	createNamespace(t, client, replicaNamespace)
+	llama := startModelSim(t, "llama-a", "llama-2-7b")
+	mistral := startModelSim(t, "mistral-a", "mistral-7b")
+	fleet := fleetOf(llama.grpcInstance(t), mistral.grpcInstance(t))
+	flags := []string{"--kubeconfig", env.Kubeconfig, "--leader-elect", "--lease-namespace", replicaNamespace, "--lease-duration", replicaLease.String()}
+	a := startControlPlane(t, twoModelPolicy, fleet, flags...)
+	b := startControlPlane(t, twoModelPolicy, fleet, flags...)
+
+	versions := deltaVersions(t, dialDelta(t, a, "proxy-1", "az-1"), nil)
+	moved := deltaVersions(t, dialDelta(t, b, "proxy-1", "az-1"), versions)
+	if d := cmp.Diff(versions, moved); d != "" {
+		t.Errorf("a proxy moved from one replica to the other was sent other versions (-first replica +second):\n%s", d)
+	}
+
+	leading, following := whoLeads(t, a, b)
+	holder := leaseHolder(t, client)
+	killed := time.Now()
+	leading.proc.kill(t)
+	waitForLog(t, following, "msg=leading")
+	report(t, "leader hand-over after SIGKILL: %v (lease duration %v)", time.Since(killed).Round(time.Millisecond), replicaLease)
+	if now := leaseHolder(t, client); now == holder {
+		t.Errorf("the Lease is still held by %s, the killed replica", now)
+	}
+}
+
+// deltaVersions subscribes d to every cluster and endpoint set, naming
+// the versions it has, ACKs, and returns the version of each resource
+// sent, by type.
+func deltaVersions(t *testing.T, d *deltaClient, have map[string]map[string]string) map[string]map[string]string {
+	t.Helper()
+	for _, typeURL := range []string{resourcev3.ClusterType, resourcev3.EndpointType} {
+		d.send(t, &discoveryv3.DeltaDiscoveryRequest{Node: d.node, TypeUrl: typeURL,
+			ResourceNamesSubscribe: []string{"*"}, InitialResourceVersions: have[typeURL]})
+	}
+	versions := map[string]map[string]string{}
+	for len(versions[resourcev3.ClusterType]) == 0 || len(versions[resourcev3.EndpointType]) == 0 {
+		resp := d.next(t, hangGuard)
+		for _, r := range resp.GetResources() {
+			if versions[resp.GetTypeUrl()] == nil {
+				versions[resp.GetTypeUrl()] = map[string]string{}
+			}
+			versions[resp.GetTypeUrl()][r.GetName()] = r.GetVersion()
+		}
+		d.ack(t, resp)
+	}
+	return versions
+}
+
+// whoLeads waits until one of the control planes logs that it leads.
+func whoLeads(t *testing.T, a, b *controlPlane) (leading, following *controlPlane) {
+	t.Helper()
+	err := poll(hangGuard, func() error {
+		switch {
+		case strings.Contains(a.proc.output.String(), "msg=leading"):
+			leading, following = a, b
+		case strings.Contains(b.proc.output.String(), "msg=leading"):
+			leading, following = b, a
+		default:
+			return errors.New("no replica leads")
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(following.proc.output.String(), "msg=leading") {
+		t.Fatal("both replicas lead")
+	}
+	return leading, following
+}
+
+func waitForLog(t *testing.T, cp *controlPlane, text string) {
+	t.Helper()
+	if err := poll(hangGuard, func() error {
+		if !strings.Contains(cp.proc.output.String(), text) {
+			return errors.New("not logged yet: " + text)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func leaseHolder(t *testing.T, client kubernetes.Interface) string {
+	t.Helper()
+	lease, err := client.CoordinationV1().Leases(replicaNamespace).Get(context.Background(), leader.DefaultLeaseName, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lease.Spec.HolderIdentity == nil {
+		return ""
+	}
+	return *lease.Spec.HolderIdentity
+}
+
+// TestReplicasServeTheLeadersDRState runs two control planes with --dr and
+// --leader-elect against a real API server. When a primary dies, only the
+// leader decides (the other's incident log holds only the leader's
+// incident), and both serve the endpoints the leader's DR state gives, at
+// the same version. After the leader is killed, the other leads from the
+// state published last: its proxies are sent nothing and no incident is
+// opened again.
+func TestReplicasServeTheLeadersDRState(t *testing.T) {
+	env := kubeenv.Start(t)
+	client := kubernetes.NewForConfigOrDie(env.Config)
+	createNamespace(t, client, replicaNamespace)
+	primary := startModelSim(t, "llama-a", "llama-2-7b")
+	standby := startModelSim(t, "llama-b", "llama-2-7b")
+	fleet := failoverFleet(primary.httpInstance(t), standby.httpInstance(t), topology.HealthServing)
+	incidentLogs := map[*controlPlane]string{}
+	start := func() *controlPlane {
+		log := filepath.Join(t.TempDir(), "incidents.jsonl")
+		cp := startControlPlane(t, llamaPolicy(""), fleet, "--kubeconfig", env.Kubeconfig, "--leader-elect",
+			"--lease-namespace", replicaNamespace, "--lease-duration", replicaLease.String(),
+			"--dr", "--probe-interval", "200ms", "--incident-log", log)
+		incidentLogs[cp] = log
+		return cp
+	}
+	a, b := start(), start()
+	leading, following := whoLeads(t, a, b)
+	clients := map[*controlPlane]*deltaClient{}
+	for _, cp := range []*controlPlane{leading, following} {
+		clients[cp] = dialDelta(t, cp, "proxy-1", "az-1")
+		deltaVersions(t, clients[cp], nil)
+	}
+
+	primary.proc.kill(t)
+	killed := time.Now()
+	versions := map[*controlPlane]string{}
+	for cp, d := range clients {
+		resp := d.next(t, hangGuard)
+		d.ack(t, resp)
+		if names := resourceNames(resp); len(names) != 1 || names[0] != "llama-2-7b" {
+			t.Fatalf("after the primary died got %s %v; want the llama-2-7b endpoints", resp.GetTypeUrl(), names)
+		}
+		versions[cp] = resp.GetResources()[0].GetVersion()
+	}
+	report(t, "primary killed -> both replicas pushed the leader's endpoints: %v", time.Since(killed).Round(time.Millisecond))
+	if versions[leading] != versions[following] {
+		t.Errorf("the replicas serve different endpoints: leader version %s, other %s", versions[leading], versions[following])
+	}
+	incident := onlyIncident(t, readIncidents(t, incidentLogs[leading]))
+	if incident.Instance != "llama-a" || incident.Replacement != "llama-b" || incident.RestoredAt.IsZero() {
+		t.Errorf("leader's incident %+v: want llama-a replaced by llama-b, restored", incident)
+	}
+
+	leading.proc.kill(t)
+	waitForLog(t, following, "continued=true")
+	clients[following].expectQuiet(t, time.Second)
+	// The other replica's log mirrors the state it served: the leader's
+	// incident, never one of its own.
+	if log := readIncidents(t, incidentLogs[following]); log != "" && onlyIncident(t, log).ID != incident.ID {
+		t.Errorf("the other replica opened its own incident beside the leader's %s:\n%s", incident.ID, log)
+	}
+}
+
+// readIncidents is what a control plane wrote to its --incident-log.
+func readIncidents(t *testing.T, path string) string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		t.Fatal(err)
+	}
+	return string(data)
+}
+
+// onlyIncident is the one incident of a log, at its last stage.
+func onlyIncident(t *testing.T, log string) dr.Incident {
+	t.Helper()
+	var last dr.Incident
+	for line := range strings.Lines(log) {
+		var inc dr.Incident
+		if err := json.Unmarshal([]byte(line), &inc); err != nil {
+			t.Fatalf("incident log line %q: %v", line, err)
+		}
+		if last.ID != "" && inc.ID != last.ID {
+			t.Fatalf("more than one incident:\n%s", log)
+		}
+		last = inc
+	}
+	return last
+}
