@@ -77,6 +77,9 @@ func demo(ctx context.Context, o demoOptions, stdout, stderr io.Writer) error {
 	defer log.Close()
 	fmt.Fprintf(stderr, "starting the control plane, model servers and Envoy (log: %s)\n", log.Name())
 	s, err := startStack(ctx, stackConfig{Dir: dir, Log: log, NoEnvoy: o.NoEnvoy, ProbeInterval: o.Probe, HealthCheck: o.Deep, ColdLoadTime: o.ColdLoad, WarmLoadTime: o.WarmLoad})
+	if ctx.Err() != nil {
+		return nil // Ctrl-C while starting: startStack stopped what it had started
+	}
 	if err != nil {
 		return err
 	}
@@ -96,7 +99,7 @@ func demo(ctx context.Context, o demoOptions, stdout, stderr io.Writer) error {
 // showRecovery runs the traffic, kills the primary at FaultAfter and
 // draws the view until Duration.
 func showRecovery(ctx context.Context, s *stack, o demoOptions, w io.Writer) (run drillRun, err error) {
-	crash := scenarios[0]
+	crash := scenarios[0] // process-crash, the seed's first row
 	run = drillRun{Scenario: crash.name, Failure: crash.failure, Tally: newTally(), State: s.drState()}
 	if run.Failed, err = crash.pick(s.fleet, s.policy); err != nil {
 		return run, err
