@@ -54,11 +54,11 @@ func newDemoCommand() *cobra.Command {
 	return cmd
 }
 
-// demoWorkers and demoPause bound the demo's traffic: about 100 requests
-// per second per model.
+// demoInterval and demoInFlight bound the demo's traffic: 50 requests a
+// second per model, at most 256 of them out at once.
 const (
-	demoWorkers = 2
-	demoPause   = 20 * time.Millisecond
+	demoInterval = 20 * time.Millisecond
+	demoInFlight = 256
 )
 
 func demo(ctx context.Context, o demoOptions, stdout, stderr io.Writer) error {
@@ -104,7 +104,7 @@ func showRecovery(ctx context.Context, s *stack, o demoOptions, w io.Writer) (ru
 	if run.Failed, err = crash.pick(s.fleet, s.policy); err != nil {
 		return run, err
 	}
-	tr := traffic{Send: s.send, Models: modelNames(s.policy), Workers: demoWorkers, Pause: demoPause, Tally: run.Tally}
+	tr := traffic{Send: s.send, Models: modelNames(s.policy), Interval: demoInterval, InFlight: demoInFlight, Tally: run.Tally}
 	run.Start = time.Now()
 	stop := tr.start(ctx)
 	defer func() {
