@@ -104,13 +104,13 @@ type controlPlane struct {
 	// drLoop probes, plans and publishes the DR state the controller
 	// translates through; nil without --dr.
 	drLoop *engine.Loop
+	// elector takes part in the replicas' leader election and carries
+	// the DR state between them; nil without --leader-elect.
+	elector *leader.Elector
 	// actuator, when set before run, is the DR loop's actuator in place of
 	// the one --actuator names: an in-process caller (the demo, the
 	// drills) that runs the model servers itself.
 	actuator dr.Actuator
-	// elector takes part in the replicas' leader election and carries
-	// the DR state between them; nil without --leader-elect.
-	elector *leader.Elector
 }
 
 func serve(ctx context.Context, cfg config, logw io.Writer) error {
