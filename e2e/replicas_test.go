@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,9 +14,11 @@ import (
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"github.com/google/go-cmp/cmp"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/inferxds/inferxds/drpolicy/actuator/kube"
 	"github.com/inferxds/inferxds/drpolicy/dr"
 	"github.com/inferxds/inferxds/e2e/kubeenv"
 	"github.com/inferxds/inferxds/internal/leader"
@@ -219,4 +222,115 @@ func onlyIncident(t *testing.T, log string) dr.Incident {
 		last = inc
 	}
 	return last
+}
+
+// TestANewLeaderFinishesTheIncidentInFlight runs two control planes with
+// --dr, --actuator kube and --leader-elect. A primary dies; the leader
+// starts waking the warm standby (its Pod, which the test plays the
+// kubelet for, is a modelsim asleep) and is killed while the wake-up is
+// under way. The other replica takes the lease, continues the incident
+// from the published state, wakes the standby and restores the incident.
+func TestANewLeaderFinishesTheIncidentInFlight(t *testing.T) {
+	env := kubeenv.Start(t)
+	admin := kubernetes.NewForConfigOrDie(env.Config)
+	createNamespace(t, admin, replicaNamespace)
+	createNamespace(t, admin, actuatorNamespace)
+	primary := startModelSim(t, "llama-a", "llama-2-7b")
+	warm := startModelSim(t, "llama-w", "llama-2-7b", "--start-asleep", "--warm-load-time", "3s")
+	fleet := wakeFleet(primary.httpInstance(t), warm.httpInstance(t))
+	sleepingPod(t, admin, fleet.Instances[1])
+
+	incidentLogs := map[*controlPlane]string{}
+	start := func() *controlPlane {
+		log := filepath.Join(t.TempDir(), "incidents.jsonl")
+		cp := startControlPlane(t, llamaPolicy(""), fleet, "--kubeconfig", env.Kubeconfig, "--leader-elect",
+			"--lease-namespace", replicaNamespace, "--lease-duration", replicaLease.String(),
+			"--dr", "--probe-interval", "200ms", "--incident-log", log, "--actuator", "kube", "--actuator-namespace", actuatorNamespace)
+		incidentLogs[cp] = log
+		return cp
+	}
+	leading, following := whoLeads(t, start(), start())
+
+	primary.proc.kill(t)
+	inFlight := waitPublished(t, admin, func(inc dr.Incident) bool {
+		return inc.Replacement == "llama-w" && !inc.PromotionStartedAt.IsZero() && inc.PromotedReadyAt.IsZero()
+	})
+	leading.proc.kill(t)
+	killed := time.Now()
+	waitForLog(t, following, "continued=true")
+	finished := waitPublished(t, admin, func(inc dr.Incident) bool { return inc.ID == inFlight.ID && !inc.RestoredAt.IsZero() })
+	report(t, "leader killed mid-wake -> new leader restored the incident: %v (lease duration %v, warm load 3s)",
+		time.Since(killed).Round(time.Millisecond), replicaLease)
+	waitForLog(t, following, `msg="action done" part=kube-actuator action=wake instance=llama-w`)
+	if finished.PromotedReadyAt.IsZero() {
+		t.Errorf("incident %+v restored without its promotion ready", finished)
+	}
+	if got := onlyIncident(t, readIncidents(t, incidentLogs[following])); got.ID != inFlight.ID || got.RestoredAt.IsZero() {
+		t.Errorf("the new leader's incident log ends with %+v; want %s restored", got, inFlight.ID)
+	}
+	pod, err := admin.CoreV1().Pods(actuatorNamespace).Get(t.Context(), "llama-w", metav1.GetOptions{})
+	if err != nil || pod.Labels[kube.DefaultLabels().Tier] != "hot" {
+		t.Errorf("the woken Pod: %v, labels %v; want tier hot", err, pod.Labels)
+	}
+}
+
+// wakeFleet is a primary and a warm standby on one node with two GPUs,
+// the primary holding one.
+func wakeFleet(primary, warm topology.Instance) topology.Fleet {
+	primary.Node, primary.GPUs = "gpu-node-1", []int{0}
+	warm.Node, warm.Tier, warm.Role = "gpu-node-1", topology.TierWarm, topology.RoleStandby
+	fleet := fleetOf(primary, warm)
+	fleet.Nodes = []topology.Node{{Name: "gpu-node-1", Zone: "az-1", GPUs: []topology.GPU{
+		{Index: 0, MemoryTotalMiB: 81920}, {Index: 1, MemoryTotalMiB: 81920},
+	}}}
+	return fleet
+}
+
+// sleepingPod is the warm instance's running Pod, as a kubelet reports it:
+// on its node, at the modelsim's address and port.
+func sleepingPod(t *testing.T, client kubernetes.Interface, in topology.Instance) {
+	t.Helper()
+	labels := kube.DefaultLabels()
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: in.Name, Namespace: actuatorNamespace, Labels: map[string]string{
+			labels.Model: in.Model, labels.Tier: string(in.Tier), labels.Role: string(in.Role)}},
+		Spec: corev1.PodSpec{NodeName: in.Node, Containers: []corev1.Container{{Name: "modelsim", Image: "modelsim:dev",
+			Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: int32(in.Port)}}}}},
+	}
+	created, err := client.CoreV1().Pods(actuatorNamespace).Create(t.Context(), pod, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	created.Status = corev1.PodStatus{Phase: corev1.PodRunning, PodIP: in.Address}
+	if _, err := client.CoreV1().Pods(actuatorNamespace).UpdateStatus(t.Context(), created, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// waitPublished waits until the DR state the leader published holds an
+// incident for which match is true, and returns it.
+func waitPublished(t *testing.T, client kubernetes.Interface, match func(dr.Incident) bool) dr.Incident {
+	t.Helper()
+	var found dr.Incident
+	err := poll(hangGuard, func() error {
+		cm, err := client.CoreV1().ConfigMaps(replicaNamespace).Get(context.Background(), leader.DefaultStateConfigMap, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		var st dr.State
+		if err := json.Unmarshal([]byte(cm.Data[leader.StateKey]), &st); err != nil {
+			return err
+		}
+		for _, inc := range st.Incidents {
+			if match(inc) {
+				found = inc
+				return nil
+			}
+		}
+		return fmt.Errorf("no such incident published: %s", cm.Data[leader.StateKey])
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return found
 }

@@ -38,7 +38,7 @@ func TestKubeActuatorNeedsANamespace(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := cfg.newKubeActuator(); err == nil || !strings.Contains(err.Error(), "--actuator kube: give --actuator-namespace") {
+	if _, err := cfg.newKubeActuator(slog.New(slog.DiscardHandler)); err == nil || !strings.Contains(err.Error(), "--actuator kube: give --actuator-namespace") {
 		t.Fatalf("error %v, want it to ask for --actuator-namespace", err)
 	}
 }
