@@ -34,8 +34,10 @@ const (
 // planes against a real API server with --leader-elect. A proxy that
 // moves from one replica to the other, naming the versions it has, is
 // sent exactly those versions again (versions are content hashes), so it
-// has nothing new to apply. (go-control-plane's Delta server answers a new
-// wildcard stream in full even when it names its versions.) One replica
+// has nothing new to apply. (They are sent again, though: go-control-plane
+// names a Delta resource's version by the hash of its bytes, but compares
+// the versions a new stream names with the snapshot's version map, which
+// xds fills with translation's digests.) One replica
 // leads; after it is killed (SIGKILL: the lease is not released) the other
 // takes the lease once it expires.
 func TestReplicasServeTheSameVersionsAndHandOverTheLease(t *testing.T) {
