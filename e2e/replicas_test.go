@@ -11,8 +11,11 @@ import (
 	"testing"
 	"time"
 
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
@@ -33,7 +36,8 @@ const (
 // planes against a real API server with --leader-elect. A proxy that
 // moves from one replica to the other, naming the versions it has, is
 // sent no resource (versions are content hashes): only the empty answer
-// a new wildcard subscription gets. One replica
+// a new wildcard subscription gets; over state of the world, the version
+// it has. One replica
 // leads; after it is killed (SIGKILL: the lease is not released) the other
 // takes the lease once it expires.
 func TestReplicasServeTheSameVersionsAndHandOverTheLease(t *testing.T) {
@@ -58,6 +62,13 @@ func TestReplicasServeTheSameVersionsAndHandOverTheLease(t *testing.T) {
 		}
 	}
 	moved.expectQuiet(t, time.Second)
+
+	// A state-of-the-world stream is answered in full when it opens, but
+	// at the version the proxy has: nothing new to apply.
+	first := sotwResponse(t, sotwStream(t, a, ""))
+	if again := sotwResponse(t, sotwStream(t, b, first.GetVersionInfo())); again.GetVersionInfo() != first.GetVersionInfo() {
+		t.Errorf("a state-of-the-world proxy moved to the other replica got clusters version %s, had %s", again.GetVersionInfo(), first.GetVersionInfo())
+	}
 
 	leading, following := whoLeads(t, a, b)
 	holder := leaseHolder(t, client)
@@ -337,4 +348,54 @@ func waitPublished(t *testing.T, client kubernetes.Interface, match func(dr.Inci
 		t.Fatal(err)
 	}
 	return found
+}
+
+// sotwStream opens a state-of-the-world ADS stream to cp asking for every
+// cluster as a proxy that holds version, and returns the responses the
+// stream gets.
+func sotwStream(t *testing.T, cp *controlPlane, version string) <-chan *discoveryv3.DiscoveryResponse {
+	t.Helper()
+	conn, err := grpc.NewClient(cp.XDSAddress, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(func() {
+		cancel()
+		_ = conn.Close()
+	})
+	stream, err := discoveryv3.NewAggregatedDiscoveryServiceClient(conn).StreamAggregatedResources(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	node := &corev3.Node{Id: "proxy-sotw", Locality: &corev3.Locality{Zone: "az-1"}}
+	if err := stream.Send(&discoveryv3.DiscoveryRequest{Node: node, TypeUrl: resourcev3.ClusterType, VersionInfo: version}); err != nil {
+		t.Fatal(err)
+	}
+	out := make(chan *discoveryv3.DiscoveryResponse, 4)
+	go func() {
+		defer close(out)
+		for {
+			resp, err := stream.Recv()
+			if err != nil {
+				return
+			}
+			out <- resp
+		}
+	}()
+	return out
+}
+
+func sotwResponse(t *testing.T, responses <-chan *discoveryv3.DiscoveryResponse) *discoveryv3.DiscoveryResponse {
+	t.Helper()
+	select {
+	case resp, ok := <-responses:
+		if !ok {
+			t.Fatal("state-of-the-world stream closed")
+		}
+		return resp
+	case <-time.After(hangGuard):
+		t.Fatalf("no state-of-the-world response within %v", hangGuard)
+		return nil
+	}
 }
