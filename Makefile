@@ -1,5 +1,6 @@
-# inferxds — common tasks. `make run` needs Go; `make test` needs Go, gcc (race
-# detector, cgo) and Python 3 with pip (it installs the pinned Envoy).
+# inferxds — common tasks. `make run` needs Go, gcc (cgo) and Python 3 with pip
+# (it installs the pinned Envoy); `make test` needs the same (gcc also for the
+# race detector).
 GO       ?= go
 BIN      ?= bin
 GOFLAGS  ?=
@@ -25,10 +26,14 @@ PROTOC_GEN_GO_GRPC_VERSION ?= v1.6.1
 
 .PHONY: run test test-unit test-rules test-e2e fuzz bench bench-envoy build lint proto tools-proto envoy kube-tools clean
 
-## run: serve xDS on 127.0.0.1:18000 from the embedded example policy and fleet,
-## in plaintext (--insecure): a local demo, not a deployment.
+## run: the demo (`inferxds demo`): the control plane with its DR engine, the
+## example policy's model servers in three zones, an Envoy (installed as
+## test-e2e does) and traffic, all on 127.0.0.1; it kills a primary, shows the
+## recovery live and stops after DURATION (or Ctrl-C), leaving nothing running.
+DURATION ?= 30s
 run:
-	$(GO) run ./cmd/inferxds serve --insecure
+	ENVOY_BIN="$$($(MAKE) -s envoy)" && export ENVOY_BIN && \
+		$(GO) run ./cmd/inferxds demo --duration $(DURATION)
 
 ## test: every test with the race detector; the e2e suite prints its measurements.
 test: test-unit fuzz test-rules test-e2e

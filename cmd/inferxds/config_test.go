@@ -59,6 +59,7 @@ localDir: /file/local
 source: kube
 kubeconfig: /file/kubeconfig
 kubeNamespaces: inference,models
+kubePodSelector: team=llm
 kubeModelLabel: example.com/model
 kubeTierLabel: example.com/tier
 kubeRoleLabel: example.com/role
@@ -82,7 +83,7 @@ var defaultKube = kubeConfig{
 
 // fileKube is fullConfigFile's fleet source settings.
 var fileKube = kubeConfig{
-	Source: "kube", Kubeconfig: "/file/kubeconfig", KubeNamespaces: "inference,models",
+	Source: "kube", Kubeconfig: "/file/kubeconfig", KubeNamespaces: "inference,models", KubePodSelector: "team=llm",
 	KubeModelLabel: "example.com/model", KubeTierLabel: "example.com/tier", KubeRoleLabel: "example.com/role",
 	KubePortName: "serve", KubeStandbyZones: "az-9", KubeSyncTimeout: 10 * time.Second,
 }

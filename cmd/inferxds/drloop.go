@@ -109,7 +109,8 @@ func (cp *controlPlane) startDRLoop(ctx context.Context) (_ func(), err error) {
 			}
 		})
 	}
-	if cp.cfg.Actuator == actuatorLocal {
+	cfg.Actuator = cp.actuator
+	if cfg.Actuator == nil && cp.cfg.Actuator == actuatorLocal {
 		act, stopLocal, err := cp.launchLocal(ctx)
 		stops = append(stops, stopLocal)
 		if err != nil {

@@ -30,6 +30,7 @@ type kubeConfig struct {
 	Source           string        `mapstructure:"source"`
 	Kubeconfig       string        `mapstructure:"kubeconfig"`
 	KubeNamespaces   string        `mapstructure:"kubeNamespaces"`
+	KubePodSelector  string        `mapstructure:"kubePodSelector"`
 	KubeModelLabel   string        `mapstructure:"kubeModelLabel"`
 	KubeTierLabel    string        `mapstructure:"kubeTierLabel"`
 	KubeRoleLabel    string        `mapstructure:"kubeRoleLabel"`
@@ -42,6 +43,7 @@ var kubeSettings = []setting{
 	{"source", "source"},
 	{"kubeconfig", "kubeconfig"},
 	{"kube-namespaces", "kubeNamespaces"},
+	{"kube-pod-selector", "kubePodSelector"},
 	{"kube-model-label", "kubeModelLabel"},
 	{"kube-tier-label", "kubeTierLabel"},
 	{"kube-role-label", "kubeRoleLabel"},
@@ -54,6 +56,7 @@ func addKubeFlags(f *pflag.FlagSet) {
 	f.String("source", sourceKindFile, "where the fleet comes from: file (--fleet) or kube (Pods, EndpointSlices and Nodes; needs --policy-dir)")
 	f.String("kubeconfig", "", "kubeconfig file for --source kube (default: the in-cluster service account)")
 	f.String("kube-namespaces", "", "comma-separated namespaces whose Pods and EndpointSlices are watched (default: all)")
+	f.String("kube-pod-selector", "", "label selector narrowing the Pods watched and cached, e.g. "+kube.DefaultModelLabel+" (default: every Pod of the namespaces)")
 	f.String("kube-model-label", kube.DefaultModelLabel, "Pod label naming an instance's model")
 	f.String("kube-tier-label", kube.DefaultTierLabel, "Pod label holding an instance's tier (hot, warm, cold)")
 	f.String("kube-role-label", kube.DefaultRoleLabel, "Pod label holding an instance's role (primary, standby)")
@@ -112,6 +115,7 @@ func (c kubeConfig) sourceConfig(pol *drpolicy.Policy) (kube.Config, error) {
 	return kube.Config{
 		Client:      client,
 		Namespaces:  splitList(c.KubeNamespaces),
+		PodSelector: c.KubePodSelector,
 		SyncTimeout: c.KubeSyncTimeout,
 		Options: kube.Options{
 			Labels:   kube.Labels{Model: c.KubeModelLabel, Tier: c.KubeTierLabel, Role: c.KubeRoleLabel},

@@ -67,6 +67,8 @@ func newRootCommand(stdout, stderr io.Writer) *cobra.Command {
 		newStatusCommand(),
 		newFailbackCommand(),
 		newModelsimCommand(),
+		newDemoCommand(),
+		newDrillCommand(),
 	)
 	return root
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/inferxds/inferxds/cmd/internal/readyfile"
 	"github.com/inferxds/inferxds/drpolicy"
+	"github.com/inferxds/inferxds/drpolicy/dr"
 	"github.com/inferxds/inferxds/drpolicy/engine"
 	"github.com/inferxds/inferxds/internal/controller"
 	"github.com/inferxds/inferxds/internal/hub"
@@ -106,6 +107,10 @@ type controlPlane struct {
 	// elector takes part in the replicas' leader election and carries
 	// the DR state between them; nil without --leader-elect.
 	elector *leader.Elector
+	// actuator, when set before run, is the DR loop's actuator in place of
+	// the one --actuator names: an in-process caller (the demo, the
+	// drills) that runs the model servers itself.
+	actuator dr.Actuator
 }
 
 func serve(ctx context.Context, cfg config, logw io.Writer) error {

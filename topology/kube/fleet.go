@@ -55,13 +55,16 @@ func FleetFrom(pods []*corev1.Pod, endpointSlices []*discoveryv1.EndpointSlice, 
 		opts: opts, endpoints: indexEndpoints(endpointSlices, opts.PortName), nodes: indexNodes(nodes),
 		used: map[string]bool{}, addresses: map[string]string{},
 	}
-	var cands []candidate
+	cands := make([]candidate, 0, len(pods))
 	for _, pod := range sortedByKey(pods) {
 		if c, ok := m.candidate(pod); ok {
 			cands = append(cands, c)
 		}
 	}
-	for _, c := range onePerInstance(cands) {
+	cands = onePerInstance(cands)
+	m.instances = make([]topology.Instance, 0, len(cands))
+	m.pods = make([]podGPUs, 0, len(cands))
+	for _, c := range cands {
 		m.add(c)
 	}
 	m.addNodesAndZones()
@@ -152,9 +155,13 @@ func onePerInstance(cands []candidate) []candidate {
 			best[c.in.Name] = i
 		}
 	}
-	return slices.DeleteFunc(slices.Clone(cands), func(c candidate) bool {
-		return cands[best[c.in.Name]].pod != c.pod
-	})
+	kept := make([]candidate, 0, len(best))
+	for i, c := range cands {
+		if best[c.in.Name] == i {
+			kept = append(kept, c)
+		}
+	}
+	return kept
 }
 
 // healthRank orders health from most to least able to serve.

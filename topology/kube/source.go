@@ -25,7 +25,10 @@ type Config struct {
 	Client kubernetes.Interface
 	// Namespaces whose Pods and EndpointSlices are watched; none: all.
 	Namespaces []string
-	Options    Options
+	// PodSelector, a label selector, narrows the Pods watched (and
+	// cached); empty: all of the namespaces' Pods.
+	PodSelector string
+	Options     Options
 	// SyncTimeout bounds Start's wait for the first full lists; zero
 	// waits until ctx ends.
 	SyncTimeout time.Duration
@@ -65,14 +68,19 @@ func NewSource(cfg Config) (*Source, error) {
 	if err := cfg.Options.withDefaults().Labels.Validate(); err != nil {
 		return nil, err
 	}
+	if _, err := labels.Parse(cfg.PodSelector); err != nil {
+		return nil, fmt.Errorf("pod selector %q: %w", cfg.PodSelector, err)
+	}
 	s := &Source{opts: cfg.Options, changed: make(chan struct{}, 1), syncTimeout: cfg.SyncTimeout, client: cfg.Client, namespaces: cfg.Namespaces}
 	if len(s.namespaces) == 0 {
 		s.namespaces = []string{corev1.NamespaceAll}
 	}
+	selectPods := informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = cfg.PodSelector })
 	for _, ns := range s.namespaces {
-		f := s.factory(cfg.Client, informers.WithNamespace(ns))
-		s.pods = append(s.pods, watched(s, f.Core().V1().Pods()))
-		s.slices = append(s.slices, watched(s, f.Discovery().V1().EndpointSlices()))
+		podFactory := s.factory(cfg.Client, informers.WithNamespace(ns), selectPods)
+		s.pods = append(s.pods, watched(s, podFactory.Core().V1().Pods()))
+		sliceFactory := s.factory(cfg.Client, informers.WithNamespace(ns))
+		s.slices = append(s.slices, watched(s, sliceFactory.Discovery().V1().EndpointSlices()))
 	}
 	s.nodes = watched(s, s.factory(cfg.Client).Core().V1().Nodes())
 	return s, nil

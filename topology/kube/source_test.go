@@ -155,3 +155,23 @@ func TestSetStandbyZonesHandsOnTheFleetItGives(t *testing.T) {
 		t.Fatal("no fleet after SetStandbyZones")
 	}
 }
+
+func TestPodSelectorNarrowsThePodsWatched(t *testing.T) {
+	client := fake.NewClientset(kubetest.Node("n1", "az-1", 0),
+		kubetest.Pod("picked", "n1", "10.0.0.1", map[string]string{DefaultModelLabel: "m", "team": "llm"}),
+		kubetest.Pod("other", "n1", "10.0.0.2", map[string]string{DefaultModelLabel: "m"}))
+	src, err := NewSource(Config{Client: client, PodSelector: "team=llm"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := src.Start(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(f.Instances) != 1 || f.Instances[0].Name != InstanceName(kubetest.Namespace, "picked") {
+		t.Fatalf("instances = %+v, want only the selected Pod's", f.Instances)
+	}
+	if _, err := NewSource(Config{Client: client, PodSelector: "team in (llm"}); err == nil {
+		t.Fatal("NewSource accepted a broken selector")
+	}
+}

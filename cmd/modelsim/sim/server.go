@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -77,6 +78,7 @@ func Start(cfg Config) (*Server, error) {
 		s.ready.GRPCAddress = grpcListener.Addr().String()
 		s.grpcServer = s.newGRPCServer()
 		s.serve(func() error { return s.grpcServer.Serve(grpcListener) })
+		s.httpServer.Handler = s.grpcToo(s.httpServer.Handler)
 	}
 	s.serve(func() error { return s.httpServer.Serve(httpListener) })
 	s.life.startLoading(s.cfg.ColdLoadTime)
@@ -99,9 +101,24 @@ func newServer(cfg Config) *Server {
 	s.corrupt.Store(cfg.Corrupt)
 	s.life = newLifecycle(cfg, s.stop, s.publishStatus)
 	s.metrics = newMetrics(s.load, s.life, cfg.Checkpoint)
-	s.httpServer = &http.Server{Handler: s.routes(), ReadHeaderTimeout: 10 * time.Second}
+	s.httpServer = &http.Server{Handler: s.routes(), ReadHeaderTimeout: 10 * time.Second, Protocols: &http.Protocols{}}
+	s.httpServer.Protocols.SetHTTP1(true)
+	s.httpServer.Protocols.SetUnencryptedHTTP2(true) // gRPC clients on the HTTP port
 	s.setFailure(cfg.Failure)
 	return s
+}
+
+// grpcToo answers gRPC requests (HTTP/2, application/grpc) on the HTTP
+// port too, so one address serves both protocols: a fleet entry has one
+// port, which HTTP probes and proxyless gRPC clients share.
+func (s *Server) grpcToo(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ProtoMajor == 2 && strings.HasPrefix(r.Header.Get("Content-Type"), "application/grpc") {
+			s.grpcServer.ServeHTTP(w, r)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 func (s *Server) newGRPCServer() *grpc.Server {

@@ -3,8 +3,8 @@ package kube
 import kubetopo "github.com/inferxds/inferxds/topology/kube"
 
 // DefaultInstanceLabel is the label tying a Pod to the instance the
-// actuator made it for.
-const DefaultInstanceLabel = "inferxds.io/instance"
+// actuator made it for, which the Kubernetes fleet source names it by.
+const DefaultInstanceLabel = kubetopo.DefaultInstanceLabel
 
 // Labels are the label keys the actuator writes: the Kubernetes fleet
 // source's model, tier and role keys, which it reads, and the instance key.
