@@ -20,11 +20,11 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
-	"github.com/inferxds/inferxds/drpolicy/actuator/kube"
 	"github.com/inferxds/inferxds/drpolicy/dr"
 	"github.com/inferxds/inferxds/e2e/kubeenv"
 	"github.com/inferxds/inferxds/internal/leader"
 	"github.com/inferxds/inferxds/topology"
+	kubetopo "github.com/inferxds/inferxds/topology/kube"
 )
 
 const (
@@ -284,7 +284,7 @@ func TestANewLeaderFinishesTheIncidentInFlight(t *testing.T) {
 		t.Errorf("the new leader's incident log ends with %+v; want %s restored", got, inFlight.ID)
 	}
 	pod, err := admin.CoreV1().Pods(actuatorNamespace).Get(t.Context(), "llama-w", metav1.GetOptions{})
-	if err != nil || pod.Labels[kube.DefaultLabels().Tier] != "hot" {
+	if err != nil || pod.Labels[kubetopo.DefaultLabels().Tier] != "hot" {
 		t.Errorf("the woken Pod: %v, labels %v; want tier hot", err, pod.Labels)
 	}
 }
@@ -305,7 +305,7 @@ func wakeFleet(primary, warm topology.Instance) topology.Fleet {
 // on its node, at the modelsim's address and port.
 func sleepingPod(t *testing.T, client kubernetes.Interface, in topology.Instance) {
 	t.Helper()
-	labels := kube.DefaultLabels()
+	labels := kubetopo.DefaultLabels()
 	pod := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: in.Name, Namespace: actuatorNamespace, Labels: map[string]string{
 			labels.Model: in.Model, labels.Tier: string(in.Tier), labels.Role: string(in.Role)}},

@@ -55,6 +55,6 @@ func (c config) newKubeActuator(logger *slog.Logger) (*kubeact.Actuator, error) 
 	if err != nil {
 		return nil, err
 	}
-	labels := kubeact.Labels{Labels: kube.Labels{Model: c.KubeModelLabel, Tier: c.KubeTierLabel, Role: c.KubeRoleLabel}}
+	labels := kube.Labels{Model: c.KubeModelLabel, Tier: c.KubeTierLabel, Role: c.KubeRoleLabel}
 	return kubeact.New(kubeact.Config{Client: client, Namespace: ns, Templates: kubeact.Templates{Dir: templates}, Labels: labels, Logger: logger})
 }
