@@ -14,6 +14,7 @@
 package leader
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -106,24 +107,14 @@ func New(cfg Config) (*Elector, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	e := &Elector{
-		client: cfg.Client, ns: cfg.Namespace, leaseName: or(cfg.LeaseName, DefaultLeaseName), id: cfg.Identity,
+		client: cfg.Client, ns: cfg.Namespace, leaseName: cmp.Or(cfg.LeaseName, DefaultLeaseName), id: cfg.Identity,
 		lease: cfg.LeaseDuration, hub: cfg.Hub, log: cfg.Logger,
 		leading: hub.NewValue(func(a, b bool) bool { return a == b }),
 	}
-	e.state = stateStore{client: cfg.Client, ns: cfg.Namespace, name: or(cfg.StateConfigMap, DefaultStateConfigMap), id: cfg.Identity}
+	e.state = stateStore{client: cfg.Client, ns: cfg.Namespace, name: cmp.Or(cfg.StateConfigMap, DefaultStateConfigMap), id: cfg.Identity}
 	e.leading.Publish(false)
 	return e, nil
 }
-
-func or(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
-}
-
-// Identity is this replica's name in the Lease.
-func (e *Elector) Identity() string { return e.id }
 
 // Leading reports whether this replica holds the lease now.
 func (e *Elector) Leading() bool { return e.currentTerm() != nil }
