@@ -170,7 +170,7 @@ func listen(cfg config, logger *slog.Logger, fleet *topology.Fleet, pol *drpolic
 	if err := errors.Join(cp.guard.admitFleet(fleet, cfg.Fleet), cp.guard.admitPolicy(pol, cfg.PolicyDir)); err != nil {
 		return nil, err
 	}
-	if cp.elector, err = cfg.newElector(cp.hub, logger); err != nil {
+	if cp.elector, err = cfg.newElector(cp.hub, registry, logger); err != nil {
 		return nil, err
 	}
 	cp.ops = newOpsMetrics(registry, cp, time.Now())
