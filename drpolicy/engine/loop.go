@@ -413,6 +413,7 @@ func (l *Loop) publish(s *dr.State, now time.Time) {
 	l.recordIncidents(l.state, s)
 	l.state = s
 	l.cfg.Hub.DR.Publish(s)
+	l.metrics.CheckpointLags(s.CheckpointLags())
 }
 
 // stampDrained returns s with DrainedAt set to now on the incidents whose
