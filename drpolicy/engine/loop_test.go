@@ -527,3 +527,54 @@ func TestLoopDeepProbeFindsACorruptModel(t *testing.T) {
 		t.Errorf("m1-a's /healthz failed %d probes; corruption must be found by the deep probe alone", failed)
 	}
 }
+
+func vllmInstance(t *testing.T, name string, v *vllmServer, role topology.Role, gpu int) topology.Instance {
+	t.Helper()
+	host, port, err := net.SplitHostPort(v.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, _ := strconv.Atoi(port)
+	return topology.Instance{Name: name, Model: "m1", Node: "n1", Zone: "az-1", Address: host, Port: uint32(p),
+		Tier: topology.TierHot, Role: role, Health: topology.HealthServing, GPUs: []int{gpu}}
+}
+
+func TestLoopProbesVLLMServers(t *testing.T) {
+	primary, standby := newVLLMServer(t), newVLLMServer(t)
+	f := fleetOf(vllmInstance(t, "m1-a", primary, topology.RolePrimary, 0), vllmInstance(t, "m1-b", standby, topology.RoleStandby, 1))
+	h := startLoop(t, f, testPolicy(1, 0, 0), Config{GuardShare: 0.9})
+
+	// A round starts only once the one before was folded in: threshold+2
+	// probes mean threshold+1 serving rounds were judged.
+	waitFor(t, "rounds past the threshold", func() bool { return primary.count("GET /health") >= threshold+2 })
+	if s, _ := h.hub.DR.Get(); s != nil && len(s.Incidents) != 0 {
+		t.Fatalf("serving vLLM instances: incidents %+v, want none", s.Incidents)
+	}
+	if n := primary.count("GET /healthz"); n != 1 {
+		t.Errorf("m1-a was asked /healthz %d times; once its API is known, want only vLLM's", n)
+	}
+	if n := primary.count("POST /v1/models/m1/predict") + primary.count("POST /v1/completions"); n != 0 {
+		t.Errorf("m1-a was deep-probed %d times; vLLM has no deep probe without one in the policy", n)
+	}
+
+	primary.set(http.StatusServiceUnavailable, false)
+	s := h.waitState(t, "m1-a drained", func(s *dr.State) bool { return h.effective(s, "m1-a") == "hot primary unhealthy" })
+	if inc := s.Incidents[0]; inc.Failure != dr.FailureProbe || inc.Replacement != "m1-b" {
+		t.Errorf("incident %+v: want m1-a's probe failure replaced by m1-b", inc)
+	}
+}
+
+func TestLoopDrainsASleepingVLLMPrimary(t *testing.T) {
+	primary, standby := newVLLMServer(t), newVLLMServer(t)
+	f := fleetOf(vllmInstance(t, "m1-a", primary, topology.RolePrimary, 0), vllmInstance(t, "m1-b", standby, topology.RoleStandby, 1))
+	h := startLoop(t, f, testPolicy(1, 0, 0), Config{GuardShare: 0.9})
+
+	primary.set(http.StatusOK, true)
+	s := h.waitState(t, "m1-a drained", func(s *dr.State) bool { return h.effective(s, "m1-a") == "hot primary unhealthy" })
+	if got := h.effective(s, "m1-b"); got != "hot primary serving" {
+		t.Errorf("m1-b is %q, want the promoted primary", got)
+	}
+	if n := primary.count("GET /is_sleeping"); n < threshold {
+		t.Errorf("m1-a drained after %d /is_sleeping answers, want at least failoverThreshold %d", n, threshold)
+	}
+}
