@@ -587,6 +587,9 @@ type probeTarget struct {
 	api API
 	// deep asks for a deep probe after a good health probe.
 	deep bool
+	// deepProbe is the model's known completion for a server that speaks
+	// OpenAI's API, nil when the policy gives none.
+	deepProbe *drpolicy.DeepProbe
 }
 
 // probeOutcome is what probing one target found.
@@ -620,6 +623,9 @@ func (l *Loop) targets() []probeTarget {
 		t := probeTarget{name: in.Name, model: in.Model, node: in.Node, addr: net.JoinHostPort(in.Address, strconv.Itoa(int(in.Port)))}
 		if known := l.apis[in.Name]; known.addr == t.addr {
 			t.api = known.api
+		}
+		if m, ok := l.policy.Model(in.Model); ok {
+			t.deepProbe = m.DeepProbe
 		}
 		switch {
 		case in.Tier == topology.TierWarm:
@@ -660,10 +666,12 @@ func probeOne(ctx context.Context, c *http.Client, t probeTarget) probeOutcome {
 		o.settling = h.Status == "loading" || h.Status == "waking"
 		return o
 	}
-	// Only modelsim's predict has a known answer to check; a vLLM server
-	// is judged by its health alone.
-	if t.deep && h.API == APIModelsim {
+	switch {
+	case !t.deep:
+	case h.API == APIModelsim:
 		o.result.Corrupt, o.result.Err = ProbeDeep(ctx, c, t.addr, t.model)
+	case h.API == APIVLLM && t.deepProbe != nil:
+		o.result.Corrupt, o.result.Err = ProbeCompletion(ctx, c, t.addr, *t.deepProbe)
 	}
 	return o
 }

@@ -578,3 +578,18 @@ func TestLoopDrainsASleepingVLLMPrimary(t *testing.T) {
 		t.Errorf("m1-a drained after %d /is_sleeping answers, want at least failoverThreshold %d", n, threshold)
 	}
 }
+
+func TestLoopDeepProbeFindsACorruptVLLMModel(t *testing.T) {
+	primary, standby := newVLLMServer(t), newVLLMServer(t)
+	f := fleetOf(vllmInstance(t, "m1-a", primary, topology.RolePrimary, 0), vllmInstance(t, "m1-b", standby, topology.RoleStandby, 1))
+	p := testPolicy(1, 0, 0)
+	p.Models[0].DeepProbe = &drpolicy.DeepProbe{Prompt: "The capital of France is", Expect: "Paris", MaxTokens: 4}
+	h := startLoop(t, f, p, Config{})
+
+	waitFor(t, "m1-a deep-probed", func() bool { return primary.count("POST /v1/completions") > 0 })
+	primary.setCompletion(" Lyon.")
+	s := h.waitState(t, "m1-a drained", func(s *dr.State) bool { return h.effective(s, "m1-a") == "hot primary unhealthy" })
+	if inc := s.Incidents[0]; inc.Failure != dr.FailureModelCorruption || inc.Replacement != "m1-b" {
+		t.Errorf("incident %+v: want m1-a's model corruption, m1-b promoted", inc)
+	}
+}

@@ -13,7 +13,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 
+	"github.com/inferxds/inferxds/drpolicy"
 	"github.com/inferxds/inferxds/drpolicy/dr"
 )
 
@@ -184,4 +186,46 @@ func ProbeDeep(ctx context.Context, c *http.Client, addr, model string) (corrupt
 		return true, fmt.Errorf("deep probe %s: model %s answered %q, want %q", addr, model, got.Output, DeepProbeInput)
 	}
 	return false, nil
+}
+
+// ProbeCompletion asks an instance that speaks OpenAI's API (vLLM) to run
+// the model on the policy's known request: POST /v1/completions with the
+// prompt, temperature 0 and max_tokens. corrupt reports an answer whose
+// text lacks the expected one; err a request that got no answer.
+func ProbeCompletion(ctx context.Context, c *http.Client, addr string, dp drpolicy.DeepProbe) (corrupt bool, err error) {
+	body, _ := json.Marshal(completionRequest{Model: dp.Model, Prompt: dp.Prompt, MaxTokens: dp.MaxTokens})
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+addr+"/v1/completions", bytes.NewReader(body))
+	if err != nil {
+		return false, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := c.Do(req)
+	if err != nil {
+		return false, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return false, fmt.Errorf("deep probe %s: HTTP %d", addr, resp.StatusCode)
+	}
+	var got struct {
+		Choices []struct {
+			Text string `json:"text"`
+		} `json:"choices"`
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, maxHealthBody)).Decode(&got); err != nil || len(got.Choices) == 0 {
+		return true, fmt.Errorf("deep probe %s: no completion in the answer", addr)
+	}
+	if text := got.Choices[0].Text; !strings.Contains(text, dp.Expect) {
+		return true, fmt.Errorf("deep probe %s: %q completed as %q, want it to contain %q", addr, dp.Prompt, text, dp.Expect)
+	}
+	return false, nil
+}
+
+// completionRequest is OpenAI's completion request, greedy so that the
+// answer is the same every time.
+type completionRequest struct {
+	Model       string  `json:"model,omitempty"`
+	Prompt      string  `json:"prompt"`
+	MaxTokens   int     `json:"max_tokens"`
+	Temperature float64 `json:"temperature"`
 }

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/inferxds/inferxds/drpolicy"
 )
 
 func healthServer(t *testing.T, code int, body string) string {
@@ -109,15 +111,18 @@ func TestProbeDeep(t *testing.T) {
 type vllmServer struct {
 	addr string
 
-	mu       sync.Mutex
-	code     int  // /health's status
-	sleeping bool // /is_sleeping's answer
-	requests map[string]int
+	mu         sync.Mutex
+	code       int    // /health's status
+	sleeping   bool   // /is_sleeping's answer
+	completion string // every completion's text
+	requests   map[string]int
+	// lastCompletion is the last completion request's body.
+	lastCompletion map[string]any
 }
 
 func newVLLMServer(t *testing.T) *vllmServer {
 	t.Helper()
-	v := &vllmServer{code: http.StatusOK, requests: map[string]int{}}
+	v := &vllmServer{code: http.StatusOK, completion: " Paris.", requests: map[string]int{}}
 	srv := httptest.NewServer(http.HandlerFunc(v.serveHTTP))
 	t.Cleanup(srv.Close)
 	v.addr = strings.TrimPrefix(srv.URL, "http://")
@@ -127,7 +132,10 @@ func newVLLMServer(t *testing.T) *vllmServer {
 func (v *vllmServer) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	v.mu.Lock()
 	v.requests[r.Method+" "+r.URL.Path]++
-	code, sleeping := v.code, v.sleeping
+	code, sleeping, completion := v.code, v.sleeping, v.completion
+	if r.URL.Path == "/v1/completions" {
+		json.NewDecoder(r.Body).Decode(&v.lastCompletion)
+	}
 	v.mu.Unlock()
 	switch r.Method + " " + r.URL.Path {
 	case "GET /health":
@@ -135,7 +143,7 @@ func (v *vllmServer) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	case "GET /is_sleeping":
 		json.NewEncoder(w).Encode(map[string]bool{"is_sleeping": sleeping})
 	case "POST /v1/completions":
-		json.NewEncoder(w).Encode(map[string]any{"choices": []map[string]string{{"text": "Paris"}}})
+		json.NewEncoder(w).Encode(map[string]any{"choices": []map[string]string{{"text": completion}}})
 	default:
 		http.NotFound(w, r)
 	}
@@ -145,6 +153,12 @@ func (v *vllmServer) set(code int, sleeping bool) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	v.code, v.sleeping = code, sleeping
+}
+
+func (v *vllmServer) setCompletion(text string) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.completion = text
 }
 
 func (v *vllmServer) count(request string) int {
@@ -200,5 +214,36 @@ func TestProbeHealthNeitherAPI(t *testing.T) {
 	h, err := ProbeHealth(context.Background(), http.DefaultClient, strings.TrimPrefix(srv.URL, "http://"))
 	if err == nil || h.API != APIUnknown {
 		t.Fatalf("probe of a server with no health API = %+v, %v; want an error and no API", h, err)
+	}
+}
+
+func TestProbeCompletion(t *testing.T) {
+	dp := drpolicy.DeepProbe{Prompt: "The capital of France is", Expect: "Paris", MaxTokens: 4}
+	for name, tc := range map[string]struct {
+		text        string
+		wantCorrupt bool
+	}{
+		"expected text": {" Paris.", false},
+		"wrong text":    {" Lyon.", true},
+	} {
+		t.Run(name, func(t *testing.T) {
+			v := newVLLMServer(t)
+			v.setCompletion(tc.text)
+			corrupt, err := ProbeCompletion(context.Background(), http.DefaultClient, v.addr, dp)
+			if corrupt != tc.wantCorrupt || (err != nil) != tc.wantCorrupt {
+				t.Fatalf("corrupt=%v err=%v, want corrupt=%v", corrupt, err, tc.wantCorrupt)
+			}
+			v.mu.Lock()
+			defer v.mu.Unlock()
+			got := v.lastCompletion
+			if got["prompt"] != dp.Prompt || got["temperature"] != 0.0 || got["max_tokens"] != 4.0 || got["model"] != nil {
+				t.Errorf("request %v: want the prompt, temperature 0, max_tokens 4 and no model", got)
+			}
+		})
+	}
+	srv := httptest.NewServer(http.NotFoundHandler())
+	t.Cleanup(srv.Close)
+	if corrupt, err := ProbeCompletion(context.Background(), http.DefaultClient, strings.TrimPrefix(srv.URL, "http://"), dp); corrupt || err == nil {
+		t.Errorf("HTTP 404: corrupt=%v err=%v; want an error, not corruption", corrupt, err)
 	}
 }
