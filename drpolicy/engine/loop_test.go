@@ -593,3 +593,22 @@ func TestLoopDeepProbeFindsACorruptVLLMModel(t *testing.T) {
 		t.Errorf("incident %+v: want m1-a's model corruption, m1-b promoted", inc)
 	}
 }
+
+func TestLoopFindsTheAPIAgainWhenAnInstanceMoves(t *testing.T) {
+	sim, standby := newModelServer(t), newModelServer(t)
+	simStandby := instance(t, "m1-b", standby, topology.TierHot, topology.RoleStandby, 1)
+	h := startLoop(t, fleetOf(instance(t, "m1-a", sim, topology.TierHot, topology.RolePrimary, 0), simStandby), testPolicy(1, 0, 0), Config{})
+	waitFor(t, "m1-a probed as modelsim", func() bool { probes, _ := sim.counts(); return probes >= 2 })
+
+	// m1-a comes back at a new address, served by vLLM: the modelsim API
+	// learned at the old one must not be asked there.
+	moved := newVLLMServer(t)
+	h.hub.Fleet.Publish(fleetOf(vllmInstance(t, "m1-a", moved, topology.RolePrimary, 0), simStandby))
+	waitFor(t, "rounds past the threshold at the new address", func() bool { return moved.count("GET /health") >= threshold+2 })
+	if s, _ := h.hub.DR.Get(); s != nil && len(s.Incidents) != 0 {
+		t.Fatalf("incidents %+v after m1-a moved to a serving vLLM server, want none", s.Incidents)
+	}
+	if n := moved.count("GET /healthz"); n != 1 {
+		t.Errorf("the new server was asked /healthz %d times, want once, to find its API", n)
+	}
+}
