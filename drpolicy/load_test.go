@@ -78,6 +78,8 @@ func TestParseReportsFileLineAndField(t *testing.T) {
 			[]string{`p.yaml:3: models[0].deepProbe.expect: is required`}},
 		{"deep probe max tokens", "models:\n  - name: a\n    deepProbe: {prompt: 2+2=, expect: \"4\", maxTokens: -1}\n",
 			[]string{`p.yaml:3: models[0].deepProbe.maxTokens: must be at least 1 (got -1)`}},
+		{"explicit zero max tokens", "models:\n  - name: a\n  - name: b\n    deepProbe:\n      prompt: 2+2=\n      expect: \"4\"\n      maxTokens: 0\n",
+			[]string{`p.yaml:7: models[1].deepProbe.maxTokens: must be at least 1 (got 0); leave the key out for the default 16`}},
 		{"dangling tenant", "models:\n  - name: a\n    tenant: chat\n",
 			[]string{`p.yaml:3: models[0].tenant: tenant "chat" is not defined under tenants`}},
 		{"tenant counts", "tenants:\n  - name: chat\n    gpuQuota: -2\n    rateLimit:\n      requestsPerSecond: 0\n",
