@@ -527,3 +527,88 @@ func TestLoopDeepProbeFindsACorruptModel(t *testing.T) {
 		t.Errorf("m1-a's /healthz failed %d probes; corruption must be found by the deep probe alone", failed)
 	}
 }
+
+func vllmInstance(t *testing.T, name string, v *vllmServer, role topology.Role, gpu int) topology.Instance {
+	t.Helper()
+	host, port, err := net.SplitHostPort(v.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, _ := strconv.Atoi(port)
+	return topology.Instance{Name: name, Model: "m1", Node: "n1", Zone: "az-1", Address: host, Port: uint32(p),
+		Tier: topology.TierHot, Role: role, Health: topology.HealthServing, GPUs: []int{gpu}}
+}
+
+func TestLoopProbesVLLMServers(t *testing.T) {
+	primary, standby := newVLLMServer(t), newVLLMServer(t)
+	f := fleetOf(vllmInstance(t, "m1-a", primary, topology.RolePrimary, 0), vllmInstance(t, "m1-b", standby, topology.RoleStandby, 1))
+	h := startLoop(t, f, testPolicy(1, 0, 0), Config{GuardShare: 0.9})
+
+	// A round starts only once the one before was folded in: threshold+2
+	// probes mean threshold+1 serving rounds were judged.
+	waitFor(t, "rounds past the threshold", func() bool { return primary.count("GET /health") >= threshold+2 })
+	if s, _ := h.hub.DR.Get(); s != nil && len(s.Incidents) != 0 {
+		t.Fatalf("serving vLLM instances: incidents %+v, want none", s.Incidents)
+	}
+	if n := primary.count("GET /healthz"); n != 1 {
+		t.Errorf("m1-a was asked /healthz %d times; once its API is known, want only vLLM's", n)
+	}
+	if n := primary.count("POST /v1/models/m1/predict") + primary.count("POST /v1/completions"); n != 0 {
+		t.Errorf("m1-a was deep-probed %d times; vLLM has no deep probe without one in the policy", n)
+	}
+
+	primary.set(http.StatusServiceUnavailable, false)
+	s := h.waitState(t, "m1-a drained", func(s *dr.State) bool { return h.effective(s, "m1-a") == "hot primary unhealthy" })
+	if inc := s.Incidents[0]; inc.Failure != dr.FailureProbe || inc.Replacement != "m1-b" {
+		t.Errorf("incident %+v: want m1-a's probe failure replaced by m1-b", inc)
+	}
+}
+
+func TestLoopDrainsASleepingVLLMPrimary(t *testing.T) {
+	primary, standby := newVLLMServer(t), newVLLMServer(t)
+	f := fleetOf(vllmInstance(t, "m1-a", primary, topology.RolePrimary, 0), vllmInstance(t, "m1-b", standby, topology.RoleStandby, 1))
+	h := startLoop(t, f, testPolicy(1, 0, 0), Config{GuardShare: 0.9})
+
+	primary.set(http.StatusOK, true)
+	s := h.waitState(t, "m1-a drained", func(s *dr.State) bool { return h.effective(s, "m1-a") == "hot primary unhealthy" })
+	if got := h.effective(s, "m1-b"); got != "hot primary serving" {
+		t.Errorf("m1-b is %q, want the promoted primary", got)
+	}
+	if n := primary.count("GET /is_sleeping"); n < threshold {
+		t.Errorf("m1-a drained after %d /is_sleeping answers, want at least failoverThreshold %d", n, threshold)
+	}
+}
+
+func TestLoopDeepProbeFindsACorruptVLLMModel(t *testing.T) {
+	primary, standby := newVLLMServer(t), newVLLMServer(t)
+	f := fleetOf(vllmInstance(t, "m1-a", primary, topology.RolePrimary, 0), vllmInstance(t, "m1-b", standby, topology.RoleStandby, 1))
+	p := testPolicy(1, 0, 0)
+	p.Models[0].DeepProbe = &drpolicy.DeepProbe{Prompt: "The capital of France is", Expect: "Paris", MaxTokens: 4}
+	h := startLoop(t, f, p, Config{})
+
+	waitFor(t, "m1-a deep-probed", func() bool { return primary.count("POST /v1/completions") > 0 })
+	primary.setCompletion(" Lyon.")
+	s := h.waitState(t, "m1-a drained", func(s *dr.State) bool { return h.effective(s, "m1-a") == "hot primary unhealthy" })
+	if inc := s.Incidents[0]; inc.Failure != dr.FailureModelCorruption || inc.Replacement != "m1-b" {
+		t.Errorf("incident %+v: want m1-a's model corruption, m1-b promoted", inc)
+	}
+}
+
+func TestLoopFindsTheAPIAgainWhenAnInstanceMoves(t *testing.T) {
+	sim, standby := newModelServer(t), newModelServer(t)
+	simStandby := instance(t, "m1-b", standby, topology.TierHot, topology.RoleStandby, 1)
+	h := startLoop(t, fleetOf(instance(t, "m1-a", sim, topology.TierHot, topology.RolePrimary, 0), simStandby), testPolicy(1, 0, 0), Config{})
+	waitFor(t, "m1-a probed as modelsim", func() bool { probes, _ := sim.counts(); return probes >= 2 })
+
+	// m1-a comes back at a new address, served by vLLM: the modelsim API
+	// learned at the old one must not be asked there.
+	moved := newVLLMServer(t)
+	h.hub.Fleet.Publish(fleetOf(vllmInstance(t, "m1-a", moved, topology.RolePrimary, 0), simStandby))
+	waitFor(t, "rounds past the threshold at the new address", func() bool { return moved.count("GET /health") >= threshold+2 })
+	if s, _ := h.hub.DR.Get(); s != nil && len(s.Incidents) != 0 {
+		t.Fatalf("incidents %+v after m1-a moved to a serving vLLM server, want none", s.Incidents)
+	}
+	if n := moved.count("GET /healthz"); n != 1 {
+		t.Errorf("the new server was asked /healthz %d times, want once, to find its API", n)
+	}
+}
