@@ -13,7 +13,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -21,6 +20,7 @@ import (
 
 	"github.com/inferxds/inferxds/cmd/modelsim/sim"
 	"github.com/inferxds/inferxds/drpolicy/dr"
+	"github.com/inferxds/inferxds/internal/testlog"
 )
 
 // healthServer answers /healthz as a model server does, serving until
@@ -203,7 +203,7 @@ func TestServeDRLocalRecoversACrashedPrimary(t *testing.T) {
 	cmd := exec.Command(bin, "serve", "--policy-dir", policyDir, "--fleet", fleetFile, "--insecure", "--scrape-interval", "0",
 		"--xds-address", "127.0.0.1:0", "--metrics-address", "127.0.0.1:0", "--ready-file", ready,
 		"--dr", "--actuator", "local", "--local-dir", localDir, "--probe-interval", "100ms")
-	var logs syncWriter
+	var logs testlog.Buffer
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -311,22 +311,4 @@ func freeAddress(t *testing.T) string {
 	}
 	defer l.Close()
 	return l.Addr().String()
-}
-
-// syncWriter collects a child's output while the test reads it.
-type syncWriter struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (w *syncWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.buf.Write(p)
-}
-
-func (w *syncWriter) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.buf.String()
 }

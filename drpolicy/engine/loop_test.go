@@ -21,6 +21,7 @@ import (
 	"github.com/inferxds/inferxds/drpolicy"
 	"github.com/inferxds/inferxds/drpolicy/dr"
 	"github.com/inferxds/inferxds/internal/hub"
+	"github.com/inferxds/inferxds/internal/testlog"
 	"github.com/inferxds/inferxds/topology"
 )
 
@@ -149,28 +150,14 @@ type loopHarness struct {
 	hub      *hub.Hub
 	loop     *Loop
 	registry *prometheus.Registry
-	log      *syncBuffer
+	log      *testlog.Buffer
 }
 
-// syncBuffer is an incident log the test reads while the loop writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	sb strings.Builder
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.sb.Write(p)
-}
-
-func (b *syncBuffer) incidents(t *testing.T) []dr.Incident {
+// loggedIncidents parses the incident log the loop wrote.
+func loggedIncidents(t *testing.T, log *testlog.Buffer) []dr.Incident {
 	t.Helper()
-	b.mu.Lock()
-	text := b.sb.String()
-	b.mu.Unlock()
 	var out []dr.Incident
-	sc := bufio.NewScanner(strings.NewReader(text))
+	sc := bufio.NewScanner(strings.NewReader(log.String()))
 	for sc.Scan() {
 		var inc dr.Incident
 		if err := json.Unmarshal(sc.Bytes(), &inc); err != nil {
@@ -183,7 +170,7 @@ func (b *syncBuffer) incidents(t *testing.T) []dr.Incident {
 
 func startLoop(t *testing.T, f *topology.Fleet, p *drpolicy.Policy, cfg Config) *loopHarness {
 	t.Helper()
-	h := &loopHarness{hub: hub.New(nil), registry: prometheus.NewRegistry(), log: &syncBuffer{}}
+	h := &loopHarness{hub: hub.New(nil), registry: prometheus.NewRegistry(), log: &testlog.Buffer{}}
 	cfg.Hub, cfg.Registry, cfg.IncidentLog = h.hub, h.registry, h.log
 	if cfg.ProbeInterval == 0 {
 		cfg.ProbeInterval = 10 * time.Millisecond
@@ -273,7 +260,7 @@ func TestLoopDrainsAFailedPrimaryAndPromotesTheHotStandby(t *testing.T) {
 			break
 		}
 	}
-	logged := h.log.incidents(t)
+	logged := loggedIncidents(t, h.log)
 	if len(logged) == 0 || !logged[len(logged)-1].DrainedAt.Equal(inc.DrainedAt) {
 		t.Errorf("incident log %+v, want its last line to be the drained incident", logged)
 	}
