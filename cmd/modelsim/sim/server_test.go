@@ -180,23 +180,11 @@ func TestAdminFailAndRecoverFlipAtRunTime(t *testing.T) {
 	s := startServer(t, Config{})
 	c := httpClient(t)
 	base := "http://" + s.Ready().HTTPAddress
-	infer := func() codes.Code {
-		_, err := oipClient(t, s).ModelInfer(testContext(t), NewInferRequest(testModel, "x"))
-		return status.Code(err)
-	}
 
 	if got := postStatus(t, c, base+"/admin/fail?status=429&code=resource_exhausted"); got != http.StatusNoContent {
 		t.Fatalf("POST /admin/fail = %d, want 204", got)
 	}
-	if got := predictStatus(t, c, s, testModel); got != 429 {
-		t.Errorf("predict after /admin/fail = %d, want 429", got)
-	}
-	if got := infer(); got != codes.ResourceExhausted {
-		t.Errorf("ModelInfer after /admin/fail = %v, want RESOURCE_EXHAUSTED", got)
-	}
-	if diff := cmp.Diff(failing, probeHealth(t, c, s)); diff != "" {
-		t.Errorf("health probes while failing (-want +got):\n%s", diff)
-	}
+	checkAnswers(t, c, s, "after /admin/fail", 429, codes.ResourceExhausted, failing)
 
 	if got := postStatus(t, c, base+"/admin/fail?rate=2"); got != http.StatusBadRequest {
 		t.Errorf("POST /admin/fail?rate=2 = %d, want 400", got)
@@ -204,15 +192,7 @@ func TestAdminFailAndRecoverFlipAtRunTime(t *testing.T) {
 	if got := postStatus(t, c, base+"/admin/recover"); got != http.StatusNoContent {
 		t.Fatalf("POST /admin/recover = %d, want 204", got)
 	}
-	if got := predictStatus(t, c, s, testModel); got != 200 {
-		t.Errorf("predict after /admin/recover = %d, want 200", got)
-	}
-	if got := infer(); got != codes.OK {
-		t.Errorf("ModelInfer after /admin/recover = %v, want OK", got)
-	}
-	if diff := cmp.Diff(healthy, probeHealth(t, c, s)); diff != "" {
-		t.Errorf("health probes after recover (-want +got):\n%s", diff)
-	}
+	checkAnswers(t, c, s, "after /admin/recover", http.StatusOK, codes.OK, healthy)
 }
 
 func TestVLLMGaugesFollowInFlightLoad(t *testing.T) {

@@ -54,6 +54,22 @@ func inferCode(t *testing.T, s *Server) codes.Code {
 	return status.Code(err)
 }
 
+// checkAnswers checks what s answers now (when says when, for the
+// failures): predict with wantHTTP, ModelInfer with wantGRPC, and its health
+// probes as wantProbes.
+func checkAnswers(t *testing.T, c *http.Client, s *Server, when string, wantHTTP int, wantGRPC codes.Code, wantProbes healthOf) {
+	t.Helper()
+	if got := predictStatus(t, c, s, testModel); got != wantHTTP {
+		t.Errorf("predict %s = %d, want %d", when, got, wantHTTP)
+	}
+	if got := inferCode(t, s); got != wantGRPC {
+		t.Errorf("ModelInfer %s = %v, want %v", when, got, wantGRPC)
+	}
+	if diff := cmp.Diff(wantProbes, probeHealth(t, c, s)); diff != "" {
+		t.Errorf("health probes %s (-want +got):\n%s", when, diff)
+	}
+}
+
 func isSleeping(t *testing.T, c *http.Client, s *Server) bool {
 	t.Helper()
 	resp, err := c.Get("http://" + s.Ready().HTTPAddress + "/is_sleeping")
@@ -81,15 +97,7 @@ func TestColdLoadIsLoadingThenServing(t *testing.T) {
 	if h, code := healthz(t, c, s); h.Status != StatusLoading || code != http.StatusServiceUnavailable {
 		t.Fatalf("/healthz right after start = %+v, HTTP %d; want loading, 503", h, code)
 	}
-	if got := predictStatus(t, c, s, testModel); got != http.StatusServiceUnavailable {
-		t.Errorf("predict while loading = %d, want 503", got)
-	}
-	if got := inferCode(t, s); got != codes.Unavailable {
-		t.Errorf("ModelInfer while loading = %v, want UNAVAILABLE", got)
-	}
-	if diff := cmp.Diff(failing, probeHealth(t, c, s)); diff != "" {
-		t.Errorf("health probes while loading (-want +got):\n%s", diff)
-	}
+	checkAnswers(t, c, s, "while loading", http.StatusServiceUnavailable, codes.Unavailable, failing)
 
 	if seen := statusesUntil(t, c, s, StatusServing); !cmp.Equal(seen, []Status{StatusLoading, StatusServing}) {
 		t.Errorf("statuses seen = %v, want loading then serving", seen)
@@ -114,15 +122,7 @@ func TestStartAsleepLoadsThenSleepsUntilWoken(t *testing.T) {
 	if !isSleeping(t, c, s) || sleepingGaugeValue(t, c, s) != 1 {
 		t.Errorf("is_sleeping %v, %s %v; want true and 1", isSleeping(t, c, s), MetricSleeping, sleepingGaugeValue(t, c, s))
 	}
-	if got := predictStatus(t, c, s, testModel); got != http.StatusServiceUnavailable {
-		t.Errorf("predict asleep = %d, want 503", got)
-	}
-	if got := inferCode(t, s); got != codes.Unavailable {
-		t.Errorf("ModelInfer asleep = %v, want UNAVAILABLE", got)
-	}
-	if diff := cmp.Diff(failing, probeHealth(t, c, s)); diff != "" {
-		t.Errorf("health probes asleep (-want +got):\n%s", diff)
-	}
+	checkAnswers(t, c, s, "asleep", http.StatusServiceUnavailable, codes.Unavailable, failing)
 }
 
 func TestWakeUpServesAndSleepStopsServingAgain(t *testing.T) {
