@@ -13,14 +13,15 @@ import (
 
 	"github.com/inferxds/inferxds/cmd/modelsim/app"
 	"github.com/inferxds/inferxds/cmd/modelsim/sim"
+	"github.com/inferxds/inferxds/internal/testbin"
 )
 
 // buildInferxds builds this command into a temporary directory.
 func buildInferxds(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "inferxds")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+	bin, err := testbin.Build(t.TempDir(), "github.com/inferxds/inferxds/cmd/inferxds")
+	if err != nil {
+		t.Fatal(err)
 	}
 	return bin
 }
