@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -153,21 +152,6 @@ type loopHarness struct {
 	log      *testlog.Buffer
 }
 
-// loggedIncidents parses the incident log the loop wrote.
-func loggedIncidents(t *testing.T, log *testlog.Buffer) []dr.Incident {
-	t.Helper()
-	var out []dr.Incident
-	sc := bufio.NewScanner(strings.NewReader(log.String()))
-	for sc.Scan() {
-		var inc dr.Incident
-		if err := json.Unmarshal(sc.Bytes(), &inc); err != nil {
-			t.Fatalf("incident line %q: %v", sc.Text(), err)
-		}
-		out = append(out, inc)
-	}
-	return out
-}
-
 func startLoop(t *testing.T, f *topology.Fleet, p *drpolicy.Policy, cfg Config) *loopHarness {
 	t.Helper()
 	h := &loopHarness{hub: hub.New(nil), registry: prometheus.NewRegistry(), log: &testlog.Buffer{}}
@@ -260,7 +244,7 @@ func TestLoopDrainsAFailedPrimaryAndPromotesTheHotStandby(t *testing.T) {
 			break
 		}
 	}
-	logged := loggedIncidents(t, h.log)
+	logged := parseIncidents(t, h.log.String())
 	if len(logged) == 0 || !logged[len(logged)-1].DrainedAt.Equal(inc.DrainedAt) {
 		t.Errorf("incident log %+v, want its last line to be the drained incident", logged)
 	}
