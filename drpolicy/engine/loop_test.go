@@ -21,6 +21,7 @@ import (
 	"github.com/inferxds/inferxds/drpolicy/dr"
 	"github.com/inferxds/inferxds/internal/hub"
 	"github.com/inferxds/inferxds/internal/testlog"
+	"github.com/inferxds/inferxds/internal/testpoll"
 	"github.com/inferxds/inferxds/topology"
 )
 
@@ -265,7 +266,7 @@ func TestLoopGuardHoldsWhenMostInstancesFail(t *testing.T) {
 	servers[1].set("failing")
 	// A round starts only once the one before was folded in: a probe
 	// beyond threshold+1 means threshold+1 failing rounds were observed.
-	waitFor(t, "failing rounds past the threshold", func() bool {
+	testpoll.Until(t, "failing rounds past the threshold", func() bool {
 		_, a := servers[0].counts()
 		_, b := servers[1].counts()
 		return a >= threshold+2 && b >= threshold+2
@@ -282,17 +283,6 @@ func TestLoopGuardHoldsWhenMostInstancesFail(t *testing.T) {
 	h.waitState(t, "m1-a drained once the guard released", func(s *dr.State) bool { return h.effective(s, "m1-a") == "hot primary unhealthy" })
 	if got := testutil.ToFloat64(h.loop.metrics.guardHeld); got != 0 {
 		t.Errorf("inferxds_dr_guard_held = %v after one of three failing, want 0", got)
-	}
-}
-
-func waitFor(t *testing.T, what string, ok func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatalf("never happened: %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }
 
@@ -365,7 +355,7 @@ func TestLoopRetriesAFailedActionAndKeepsTheState(t *testing.T) {
 
 	primary.set("failing")
 	h.waitState(t, "m1-a drained", func(s *dr.State) bool { return h.effective(s, "m1-a") == "hot primary unhealthy" })
-	waitFor(t, "the wake asked for again after its backoff", func() bool {
+	testpoll.Until(t, "the wake asked for again after its backoff", func() bool {
 		n := 0
 		for _, k := range act.kinds() {
 			if k == "wake m1-w" {
@@ -466,7 +456,7 @@ func TestLoopFailsAZoneOverAndBackOnlyOnCommand(t *testing.T) {
 	h.waitState(t, "az-1 failed over to az-2", func(s *dr.State) bool { return len(s.Zones) == 2 })
 	primary.set("serving")
 	probes, _ := primary.counts()
-	waitFor(t, "probes of the recovered primary", func() bool {
+	testpoll.Until(t, "probes of the recovered primary", func() bool {
 		n, _ := primary.counts()
 		return n >= probes+2
 	})

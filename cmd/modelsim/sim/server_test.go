@@ -17,6 +17,7 @@ import (
 	"google.golang.org/protobuf/testing/protocmp"
 
 	"github.com/inferxds/inferxds/cmd/modelsim/oip"
+	"github.com/inferxds/inferxds/internal/testpoll"
 )
 
 func TestPredictEchoesInputAndNamesInstance(t *testing.T) {
@@ -219,7 +220,7 @@ func TestVLLMGaugesFollowInFlightLoad(t *testing.T) {
 	expect := func(what string, want [3]float64) {
 		t.Helper()
 		var got [3]float64
-		eventually(t, what, func() bool { got = gauges(); return got == want })
+		testpoll.Until(t, what, func() bool { got = gauges(); return got == want })
 	}
 
 	send(3)
@@ -242,7 +243,7 @@ func TestShutdownDrainsRequestsInFlight(t *testing.T) {
 		_, err := Predict(testContext(t), c, s.Ready().HTTPAddress, testModel, nil)
 		done <- err
 	}()
-	eventually(t, "request running", func() bool {
+	testpoll.Until(t, "request running", func() bool {
 		return scrapeGauges(t, c, s, MetricRequestsRunning)[testModel] == 1
 	})
 

@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/inferxds/inferxds/drpolicy/engine"
+	"github.com/inferxds/inferxds/internal/testpoll"
 )
 
 // testLoadTime is long enough that the first probe after Start lands
@@ -38,7 +39,7 @@ func healthz(t *testing.T, c *http.Client, s *Server) (Health, int) {
 func statusesUntil(t *testing.T, c *http.Client, s *Server, want Status) []Status {
 	t.Helper()
 	var seen []Status
-	eventually(t, "status "+string(want), func() bool {
+	testpoll.Until(t, "status "+string(want), func() bool {
 		h, _ := healthz(t, c, s)
 		if len(seen) == 0 || seen[len(seen)-1] != h.Status {
 			seen = append(seen, h.Status)
@@ -286,7 +287,7 @@ func TestShutdownEndsAWakeUpInProgress(t *testing.T) {
 	s := startServer(t, Config{StartAsleep: true, WarmLoadTime: time.Hour})
 	woke := make(chan error, 1)
 	go func() { woke <- s.WakeUp(testContext(t)) }()
-	eventually(t, "waking", func() bool { return s.Status() == StatusWaking })
+	testpoll.Until(t, "waking", func() bool { return s.Status() == StatusWaking })
 	if err := s.Shutdown(testContext(t)); err != nil {
 		t.Fatalf("Shutdown: %v", err)
 	}
