@@ -181,17 +181,9 @@ func (cp *controlPlane) followKube(ctx context.Context) error {
 // followStandbyZone gives the Kubernetes source the standby zone of each
 // policy the hub receives, until ctx ends.
 func (cp *controlPlane) followStandbyZone(ctx context.Context) {
-	changed, stop := cp.hub.Policy.Subscribe()
-	defer stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-changed:
-			pol, _ := cp.hub.Policy.Get()
-			cp.kube.source.SetStandbyZones(policyStandbyZones(pol))
-		}
-	}
+	cp.hub.Policy.Follow(ctx, func(pol *drpolicy.Policy) {
+		cp.kube.source.SetStandbyZones(policyStandbyZones(pol))
+	})
 }
 
 // policyStandbyZones is the policy's az_failover standby zone, if any.

@@ -297,17 +297,7 @@ func (cp *controlPlane) watchFleet(ctx context.Context) error {
 // feedTelemetry hands each source fleet the hub receives to the telemetry
 // runner, which publishes it with telemetry applied.
 func (cp *controlPlane) feedTelemetry(ctx context.Context) {
-	changed, stop := cp.hub.Fleet.Subscribe()
-	defer stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-changed:
-			f, _ := cp.hub.Fleet.Get()
-			cp.telemetry.UpdateFleet(f)
-		}
-	}
+	cp.hub.Fleet.Follow(ctx, cp.telemetry.UpdateFleet)
 }
 
 // sourceResult records (and, when it failed, logs) a source's latest load

@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -21,6 +20,8 @@ import (
 	"github.com/inferxds/inferxds/drpolicy"
 	"github.com/inferxds/inferxds/drpolicy/dr"
 	"github.com/inferxds/inferxds/internal/hub"
+	"github.com/inferxds/inferxds/internal/testlog"
+	"github.com/inferxds/inferxds/internal/testpoll"
 	"github.com/inferxds/inferxds/topology"
 )
 
@@ -149,41 +150,12 @@ type loopHarness struct {
 	hub      *hub.Hub
 	loop     *Loop
 	registry *prometheus.Registry
-	log      *syncBuffer
-}
-
-// syncBuffer is an incident log the test reads while the loop writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	sb strings.Builder
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.sb.Write(p)
-}
-
-func (b *syncBuffer) incidents(t *testing.T) []dr.Incident {
-	t.Helper()
-	b.mu.Lock()
-	text := b.sb.String()
-	b.mu.Unlock()
-	var out []dr.Incident
-	sc := bufio.NewScanner(strings.NewReader(text))
-	for sc.Scan() {
-		var inc dr.Incident
-		if err := json.Unmarshal(sc.Bytes(), &inc); err != nil {
-			t.Fatalf("incident line %q: %v", sc.Text(), err)
-		}
-		out = append(out, inc)
-	}
-	return out
+	log      *testlog.Buffer
 }
 
 func startLoop(t *testing.T, f *topology.Fleet, p *drpolicy.Policy, cfg Config) *loopHarness {
 	t.Helper()
-	h := &loopHarness{hub: hub.New(nil), registry: prometheus.NewRegistry(), log: &syncBuffer{}}
+	h := &loopHarness{hub: hub.New(nil), registry: prometheus.NewRegistry(), log: &testlog.Buffer{}}
 	cfg.Hub, cfg.Registry, cfg.IncidentLog = h.hub, h.registry, h.log
 	if cfg.ProbeInterval == 0 {
 		cfg.ProbeInterval = 10 * time.Millisecond
@@ -273,7 +245,7 @@ func TestLoopDrainsAFailedPrimaryAndPromotesTheHotStandby(t *testing.T) {
 			break
 		}
 	}
-	logged := h.log.incidents(t)
+	logged := parseIncidents(t, h.log.String())
 	if len(logged) == 0 || !logged[len(logged)-1].DrainedAt.Equal(inc.DrainedAt) {
 		t.Errorf("incident log %+v, want its last line to be the drained incident", logged)
 	}
@@ -294,7 +266,7 @@ func TestLoopGuardHoldsWhenMostInstancesFail(t *testing.T) {
 	servers[1].set("failing")
 	// A round starts only once the one before was folded in: a probe
 	// beyond threshold+1 means threshold+1 failing rounds were observed.
-	waitFor(t, "failing rounds past the threshold", func() bool {
+	testpoll.Until(t, "failing rounds past the threshold", func() bool {
 		_, a := servers[0].counts()
 		_, b := servers[1].counts()
 		return a >= threshold+2 && b >= threshold+2
@@ -311,17 +283,6 @@ func TestLoopGuardHoldsWhenMostInstancesFail(t *testing.T) {
 	h.waitState(t, "m1-a drained once the guard released", func(s *dr.State) bool { return h.effective(s, "m1-a") == "hot primary unhealthy" })
 	if got := testutil.ToFloat64(h.loop.metrics.guardHeld); got != 0 {
 		t.Errorf("inferxds_dr_guard_held = %v after one of three failing, want 0", got)
-	}
-}
-
-func waitFor(t *testing.T, what string, ok func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatalf("never happened: %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }
 
@@ -394,7 +355,7 @@ func TestLoopRetriesAFailedActionAndKeepsTheState(t *testing.T) {
 
 	primary.set("failing")
 	h.waitState(t, "m1-a drained", func(s *dr.State) bool { return h.effective(s, "m1-a") == "hot primary unhealthy" })
-	waitFor(t, "the wake asked for again after its backoff", func() bool {
+	testpoll.Until(t, "the wake asked for again after its backoff", func() bool {
 		n := 0
 		for _, k := range act.kinds() {
 			if k == "wake m1-w" {
@@ -495,7 +456,7 @@ func TestLoopFailsAZoneOverAndBackOnlyOnCommand(t *testing.T) {
 	h.waitState(t, "az-1 failed over to az-2", func(s *dr.State) bool { return len(s.Zones) == 2 })
 	primary.set("serving")
 	probes, _ := primary.counts()
-	waitFor(t, "probes of the recovered primary", func() bool {
+	testpoll.Until(t, "probes of the recovered primary", func() bool {
 		n, _ := primary.counts()
 		return n >= probes+2
 	})
