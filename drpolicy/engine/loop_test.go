@@ -507,7 +507,7 @@ func TestLoopProbesVLLMServers(t *testing.T) {
 
 	// A round starts only once the one before was folded in: threshold+2
 	// probes mean threshold+1 serving rounds were judged.
-	waitFor(t, "rounds past the threshold", func() bool { return primary.count("GET /health") >= threshold+2 })
+	testpoll.Until(t, "rounds past the threshold", func() bool { return primary.count("GET /health") >= threshold+2 })
 	if s, _ := h.hub.DR.Get(); s != nil && len(s.Incidents) != 0 {
 		t.Fatalf("serving vLLM instances: incidents %+v, want none", s.Incidents)
 	}
@@ -547,7 +547,7 @@ func TestLoopDeepProbeFindsACorruptVLLMModel(t *testing.T) {
 	p.Models[0].DeepProbe = &drpolicy.DeepProbe{Prompt: "The capital of France is", Expect: "Paris", MaxTokens: 4}
 	h := startLoop(t, f, p, Config{})
 
-	waitFor(t, "m1-a deep-probed", func() bool { return primary.count("POST /v1/completions") > 0 })
+	testpoll.Until(t, "m1-a deep-probed", func() bool { return primary.count("POST /v1/completions") > 0 })
 	primary.setCompletion(" Lyon.")
 	s := h.waitState(t, "m1-a drained", func(s *dr.State) bool { return h.effective(s, "m1-a") == "hot primary unhealthy" })
 	if inc := s.Incidents[0]; inc.Failure != dr.FailureModelCorruption || inc.Replacement != "m1-b" {
@@ -559,13 +559,13 @@ func TestLoopFindsTheAPIAgainWhenAnInstanceMoves(t *testing.T) {
 	sim, standby := newModelServer(t), newModelServer(t)
 	simStandby := instance(t, "m1-b", standby, topology.TierHot, topology.RoleStandby, 1)
 	h := startLoop(t, fleetOf(instance(t, "m1-a", sim, topology.TierHot, topology.RolePrimary, 0), simStandby), testPolicy(1, 0, 0), Config{})
-	waitFor(t, "m1-a probed as modelsim", func() bool { probes, _ := sim.counts(); return probes >= 2 })
+	testpoll.Until(t, "m1-a probed as modelsim", func() bool { probes, _ := sim.counts(); return probes >= 2 })
 
 	// m1-a comes back at a new address, served by vLLM: the modelsim API
 	// learned at the old one must not be asked there.
 	moved := newVLLMServer(t)
 	h.hub.Fleet.Publish(fleetOf(vllmInstance(t, "m1-a", moved, topology.RolePrimary, 0), simStandby))
-	waitFor(t, "rounds past the threshold at the new address", func() bool { return moved.count("GET /health") >= threshold+2 })
+	testpoll.Until(t, "rounds past the threshold at the new address", func() bool { return moved.count("GET /health") >= threshold+2 })
 	if s, _ := h.hub.DR.Get(); s != nil && len(s.Incidents) != 0 {
 		t.Fatalf("incidents %+v after m1-a moved to a serving vLLM server, want none", s.Incidents)
 	}
