@@ -36,17 +36,17 @@ type Config struct {
 	SyncTimeout time.Duration
 }
 
-// Source follows Pods, Deployments, EndpointSlices and Nodes through shared informers
-// and maps them into fleets (FleetFrom).
+// Source follows Pods, Deployments, EndpointSlices and Nodes through
+// shared informers and maps them into fleets (FleetFrom).
 type Source struct {
 	mu sync.Mutex
 	// opts is guarded by mu: SetStandbyZones changes it while Run builds.
-	opts      Options
-	pods      []cacheLister[*corev1.Pod]
-	workloads []cacheLister[*appsv1.Deployment]
-	slices    []cacheLister[*discoveryv1.EndpointSlice]
-	nodes     cacheLister[*corev1.Node]
-	factories []informers.SharedInformerFactory
+	opts        Options
+	pods        []cacheLister[*corev1.Pod]
+	deployments []cacheLister[*appsv1.Deployment]
+	slices      []cacheLister[*discoveryv1.EndpointSlice]
+	nodes       cacheLister[*corev1.Node]
+	factories   []informers.SharedInformerFactory
 	// changed holds one pending wake-up: events that come while a fleet
 	// is built coalesce into the next build.
 	changed     chan struct{}
@@ -82,7 +82,7 @@ func NewSource(cfg Config) (*Source, error) {
 	for _, ns := range s.namespaces {
 		podFactory := s.factory(cfg.Client, informers.WithNamespace(ns), selectPods)
 		s.pods = append(s.pods, watched(s, podFactory.Core().V1().Pods()))
-		s.workloads = append(s.workloads, watched(s, podFactory.Apps().V1().Deployments()))
+		s.deployments = append(s.deployments, watched(s, podFactory.Apps().V1().Deployments()))
 		sliceFactory := s.factory(cfg.Client, informers.WithNamespace(ns))
 		s.slices = append(s.slices, watched(s, sliceFactory.Discovery().V1().EndpointSlices()))
 	}
@@ -236,7 +236,7 @@ func (s *Source) build() (*topology.Fleet, error) {
 	if err != nil {
 		return nil, err
 	}
-	deployments, err := listAll(s.workloads)
+	deployments, err := listAll(s.deployments)
 	if err != nil {
 		return nil, err
 	}
