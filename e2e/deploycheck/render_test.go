@@ -66,8 +66,8 @@ func TestDeployPolicyConfigMapsLoadAndMatchTheWorkloads(t *testing.T) {
 				}
 			}
 			for _, m := range policy.Models {
-				if got := standbys(t, objects, m.Name); got != [2]int{} && got != [2]int{m.HotStandby, m.WarmStandby} {
-					t.Errorf("model %s: standby Deployments give hot, warm %v; the policy says [%d %d]", m.Name, got, m.HotStandby, m.WarmStandby)
+				if got, want := standbys(t, objects, m.Name), [3]int{m.HotStandby, m.WarmStandby, m.ColdStandby}; got != [3]int{} && got != want {
+					t.Errorf("model %s: standby Deployments give hot, warm, cold %v; the policy says %v", m.Name, got, want)
 				}
 				_, own := templates[m.Name+".yaml"]
 				_, fallback := templates[actuatorkube.DefaultTemplate]
@@ -111,12 +111,12 @@ func loadPolicy(t *testing.T, files map[string]string) *drpolicy.Policy {
 	return policy
 }
 
-// standbys counts a model's running standbys in its Deployments: the
-// replicas of its hot and of its warm standby Deployments. Cold standbys
-// are the actuator's to create, from the Pod templates.
-func standbys(t *testing.T, objects []*unstructured.Unstructured, model string) [2]int {
+// standbys counts a model's standbys in its Deployments: the replicas of
+// its hot and of its warm standby Deployments, and its cold standby
+// Deployments, which run none.
+func standbys(t *testing.T, objects []*unstructured.Unstructured, model string) [3]int {
 	t.Helper()
-	var n [2]int
+	var n [3]int
 	for _, o := range objects {
 		labels := o.GetLabels()
 		if o.GetKind() != "Deployment" || labels["inferxds.io/model"] != model || labels["inferxds.io/role"] != "standby" {
@@ -132,8 +132,13 @@ func standbys(t *testing.T, objects []*unstructured.Unstructured, model string) 
 			n[0] += replicas
 		case "warm":
 			n[1] += replicas
+		case "cold":
+			if replicas != 0 {
+				t.Errorf("cold Deployment %s runs %d replicas, want 0", o.GetName(), replicas)
+			}
+			n[2]++
 		default:
-			t.Errorf("Deployment %s: tier %q is not hot or warm", o.GetName(), tier)
+			t.Errorf("Deployment %s: tier %q is not hot, warm or cold", o.GetName(), tier)
 		}
 	}
 	return n

@@ -59,6 +59,8 @@ func TestDeployServiceAccountMayDoItsJobAndNoMore(t *testing.T) {
 		{"create", "", "pods", "inference", ""},
 		{"delete", "", "pods", "inference", "llama-2-7b-hot-x"},
 		{"watch", "discovery.k8s.io", "endpointslices", "inference", ""},
+		{"list", "apps", "deployments", "inference", ""},
+		{"watch", "apps", "deployments", "inference", ""},
 		{"get", "apps", "deployments", "inference", "llama-2-7b-cold"},
 		{"patch", "apps", "deployments", "inference", "llama-2-7b-cold"},
 		{"create", "apps", "deployments", "inference", ""},
