@@ -48,7 +48,7 @@ func grpcSender(xdsAddr, zone string) (_ sender, closeConn func() error, _ error
 			return "", err
 		}
 		if out := resp.GetRawOutputContents(); len(out) != 1 || !bytes.Equal(out[0], input) {
-			return "", fmt.Errorf("wrong answer %q", out)
+			return resp.GetId(), fmt.Errorf("wrong answer %q", out)
 		}
 		return resp.GetId(), nil
 	}, conn.Close, nil

@@ -151,25 +151,46 @@ func (r drillRun) stages(res *drillResult) {
 	}
 }
 
-// traffic counts the requests from the start and finds the switch.
+// traffic counts the requests from the start, per model and in all for
+// the models that lost an instance, and finds each model's switch.
 func (r drillRun) traffic(res *drillResult) {
 	gone := r.failedNames()
+	res.ByModel = map[string]modelCounts{}
+	for _, model := range r.Tally.modelNames() {
+		res.ByModel[model] = r.modelCounts(model, gone, slices.Contains(res.Models, model))
+	}
+	allSwitched := true
 	for _, model := range res.Models {
-		w := r.Tally.window(model, r.Start, r.End)
-		res.Requests += w.Total()
-		res.FailedRequests += w.Failed
+		c := res.ByModel[model]
+		res.Requests += c.Requests
+		res.FailedRequests += c.Failed
 		res.Timeline[model] = r.Tally.series(model, r.Start, r.End, timelineBucket)
-		switched := r.Tally.switchedAt(model, gone, r.FaultAt)
-		if switched.IsZero() {
+		if c.SwitchedAt.IsZero() {
 			res.Notes = append(res.Notes, model+": no other instance answered after the fault")
-			res.SwitchedAt = time.Time{}
-			return
+			allSwitched = false
 		}
-		res.SwitchedAt = later(res.SwitchedAt, switched)
+		res.SwitchedAt = later(res.SwitchedAt, c.SwitchedAt)
+	}
+	if !allSwitched {
+		res.SwitchedAt = time.Time{}
 	}
 	if !res.SwitchedAt.IsZero() {
 		res.Markers = append(res.Markers, marker{Kind: markSwitched, At: res.SwitchedAt})
 	}
+}
+
+// modelCounts counts model's requests from the start and, when it lost an
+// instance, splits its failures at its switch off the instances in gone.
+func (r drillRun) modelCounts(model string, gone map[string]bool, lost bool) modelCounts {
+	w := r.Tally.window(model, r.Start, r.End)
+	c := modelCounts{Requests: w.Total(), Failed: w.Failed}
+	if !lost {
+		return c
+	}
+	if c.SwitchedAt = r.Tally.switchedAt(model, gone, r.FaultAt); !c.SwitchedAt.IsZero() {
+		c.FailedSentBeforeSwitch, c.FailedSentAfterSwitch = r.Tally.failedSplit(model, r.Start, r.End, c.SwitchedAt)
+	}
+	return c
 }
 
 // rpoLag is the worst lag of a replacement's checkpoint behind the

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/inferxds/inferxds/drpolicy/dr"
 	"github.com/inferxds/inferxds/topology"
 )
@@ -41,6 +43,13 @@ func TestDrillRunResultReadsStagesOffTheIncidentAndTraffic(t *testing.T) {
 	}
 	if r.Requests != 7 || r.FailedRequests != 1 {
 		t.Errorf("requests %d failed %d, want 7 and 1 (model m only)", r.Requests, r.FailedRequests)
+	}
+	wantCounts := map[string]modelCounts{
+		"m":     {Requests: 7, Failed: 1, SwitchedAt: at(1100), FailedSentBeforeSwitch: 1},
+		"other": {Requests: 1},
+	}
+	if diff := cmp.Diff(wantCounts, r.ByModel); diff != "" {
+		t.Errorf("by model (-want +got):\n%s", diff)
 	}
 	if r.RPOLag == nil || *r.RPOLag != time.Minute {
 		t.Errorf("RPO lag %v, want 1m (the replacement's checkpoint is a minute older)", r.RPOLag)

@@ -62,8 +62,11 @@ type drillResult struct {
 	SwitchedAt time.Time `json:"switchedAt,omitzero"`
 	RestoredAt time.Time `json:"restoredAt,omitzero"`
 
+	// Requests and FailedRequests count the requests of Models.
 	Requests       int `json:"requests"`
 	FailedRequests int `json:"failedRequests"`
+	// ByModel counts the requests of every model.
+	ByModel map[string]modelCounts `json:"byModel"`
 	// RPOLag is how far the promoted instances' checkpoints lag the failed
 	// ones' (the worst model); nil when no checkpoint was reported.
 	RPOLag *time.Duration `json:"rpoLag,omitempty"`
@@ -78,6 +81,20 @@ type drillResult struct {
 	// Start and End bound the timeline.
 	Start time.Time `json:"start"`
 	End   time.Time `json:"end"`
+}
+
+// modelCounts are one model's requests in a drill. A model that lost an
+// instance has a switch, the first good answer after the failed
+// instances' last; its failed requests are split by when they were sent:
+// before the switch (in flight to a failed instance, or sent while traffic
+// still went to one) or after it (the fleet failed a request it had
+// already moved off the fault).
+type modelCounts struct {
+	Requests               int       `json:"requests"`
+	Failed                 int       `json:"failed"`
+	SwitchedAt             time.Time `json:"switchedAt,omitzero"`
+	FailedSentBeforeSwitch int       `json:"failedSentBeforeSwitch"`
+	FailedSentAfterSwitch  int       `json:"failedSentAfterSwitch"`
 }
 
 // since is at − FaultAt, or 0 and false when at was not reached.

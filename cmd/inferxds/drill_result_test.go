@@ -19,17 +19,25 @@ var t0 = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 
 func at(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
 
+// answer is a request sent 50 ms before instance's good answer at ms.
+func answer(ms int, instance string) outcome {
+	return outcome{Sent: at(ms - 50), At: at(ms), Instance: instance}
+}
+
+// failure is a request sent at sent that failed at ms, with no answer.
+func failure(sent, ms int) outcome { return outcome{Sent: at(sent), At: at(ms), Failed: true} }
+
 // crashTally is a model served by a and b; a crashes at 1000 ms, one
-// request fails, b takes everything from 1100 ms.
+// request (sent at 980 ms) fails, b takes everything from 1100 ms.
 func crashTally() *tally {
 	t := newTally()
 	for _, o := range []outcome{
-		{at(100), "a"}, {at(200), "b"}, {at(900), "a"}, {at(950), "b"},
-		{at(1050), ""}, {at(1100), "b"}, {at(1200), "b"},
+		answer(100, "a"), answer(200, "b"), answer(900, "a"), answer(950, "b"),
+		failure(980, 1050), answer(1100, "b"), answer(1200, "b"),
 	} {
 		t.record("m", o)
 	}
-	t.record("other", outcome{at(500), "x"})
+	t.record("other", answer(500, "x"))
 	return t
 }
 
@@ -56,6 +64,29 @@ func TestTallySwitchedAtIsFirstOtherAnswerAfterTheLastOfTheFailed(t *testing.T) 
 	}
 	if got := tl.switchedAt("m", map[string]bool{"a": true, "b": true}, at(1000)); !got.IsZero() {
 		t.Errorf("no other instance answered: switched at %v, want never", got.Sub(t0))
+	}
+}
+
+func TestTallySwitchedAtWaitsForTheLastWrongAnswer(t *testing.T) {
+	tl := crashTally()
+	wrong := answer(1150, "a")
+	wrong.Failed = true
+	tl.record("m", wrong)
+	if got := tl.switchedAt("m", map[string]bool{"a": true}, at(1000)); !got.Equal(at(1200)) {
+		t.Errorf("a answered wrongly at 1150 ms: switched at %v, want 1200 ms", got.Sub(t0))
+	}
+}
+
+func TestTallyFailedSplitBySendTime(t *testing.T) {
+	tl := crashTally()
+	tl.record("m", failure(1150, 1300))
+	tl.record("m", failure(1150, 5000)) // came back after the window
+	before, after := tl.failedSplit("m", t0, at(4000), at(1100))
+	if before != 1 || after != 1 {
+		t.Errorf("split at 1100 ms: %d sent before, %d after; want 1 (sent at 980 ms) and 1 (at 1150 ms)", before, after)
+	}
+	if before, after := tl.failedSplit("m", t0, at(4000), at(980)); before != 0 || after != 2 {
+		t.Errorf("split at 980 ms: %d before, %d after; want 0 and 2 (sent at the switch counts after)", before, after)
 	}
 }
 

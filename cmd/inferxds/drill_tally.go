@@ -1,20 +1,23 @@
 package main
 
 import (
+	"maps"
 	"slices"
 	"sync"
 	"time"
 )
 
-// outcome is one request of the drill traffic: when its reply (or error)
-// came back and which instance answered; an empty Instance is a failed
-// request.
+// outcome is one request of the drill traffic: when it was sent, when its
+// reply (or error) came back, which instance answered (empty when none
+// did) and whether it failed; a wrong answer fails with its instance
+// known.
 type outcome struct {
-	At       time.Time
+	Sent, At time.Time
 	Instance string
+	Failed   bool
 }
 
-func (o outcome) failed() bool { return o.Instance == "" }
+func (o outcome) failed() bool { return o.Failed }
 
 // tally keeps every request's outcome per model, in arrival order, for the
 // live view, the recovery measurements and the report's timeline. Safe for
@@ -73,9 +76,9 @@ func (t *tally) window(model string, from, to time.Time) windowCounts {
 }
 
 // switchedAt is when model's traffic was off the instances in gone for
-// good after the fault at fault: the first answer by another instance
-// after both the fault and the last answer of any instance in gone. Zero
-// when no other instance answered since.
+// good after the fault at fault: the first good answer by another
+// instance after both the fault and the last answer, right or wrong, of
+// any instance in gone. Zero when no other instance answered since.
 func (t *tally) switchedAt(model string, gone map[string]bool, fault time.Time) time.Time {
 	outs := t.outcomes(model)
 	after := fault
@@ -90,6 +93,28 @@ func (t *tally) switchedAt(model string, gone map[string]bool, fault time.Time) 
 		}
 	}
 	return time.Time{}
+}
+
+// failedSplit counts model's failed requests that came back at or after
+// from and before to: those sent before at and those sent at or after it.
+func (t *tally) failedSplit(model string, from, to, at time.Time) (before, after int) {
+	for _, o := range t.outcomes(model) {
+		switch {
+		case !o.failed() || o.At.Before(from) || !o.At.Before(to):
+		case o.Sent.Before(at):
+			before++
+		default:
+			after++
+		}
+	}
+	return before, after
+}
+
+// modelNames are the models with outcomes, sorted.
+func (t *tally) modelNames() []string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return slices.Sorted(maps.Keys(t.models))
 }
 
 // series is a model's requests per bucket from start: answers per

@@ -15,7 +15,7 @@ import (
 )
 
 // sender sends one inference request for model and returns the instance
-// that answered.
+// that answered, with the error of a wrong answer too.
 type sender func(ctx context.Context, model string) (string, error)
 
 // requestTimeout bounds one request of the drill traffic; a request that
@@ -115,14 +115,12 @@ func (tr traffic) send(sending, ctx context.Context, model string, wg *sync.Wait
 		}
 		wg.Go(func() {
 			defer func() { <-slots }()
+			sent := time.Now()
 			instance, err := tr.Send(ctx, model)
 			if ctx.Err() != nil {
 				return // cut by Ctrl-C, not a failure of the fleet
 			}
-			if err != nil {
-				instance = ""
-			}
-			tr.Tally.record(model, outcome{At: time.Now(), Instance: instance})
+			tr.Tally.record(model, outcome{Sent: sent, At: time.Now(), Instance: instance, Failed: err != nil})
 		})
 	}
 }
