@@ -2,8 +2,10 @@ package e2e
 
 import (
 	"encoding/json"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -19,6 +21,7 @@ const drillTimeout = 4 * time.Minute
 type drillResult struct {
 	Scenario         string    `json:"scenario"`
 	Failed           []string  `json:"failed"`
+	Models           []string  `json:"models"`
 	FaultAt          time.Time `json:"faultAt"`
 	DetectedAt       time.Time `json:"detectedAt"`
 	SwitchedAt       time.Time `json:"switchedAt"`
@@ -32,7 +35,18 @@ type drillResult struct {
 		Kind string    `json:"kind"`
 		At   time.Time `json:"at"`
 	} `json:"markers"`
-	Notes []string `json:"notes"`
+	Notes   []string               `json:"notes"`
+	ByModel map[string]modelCounts `json:"byModel"`
+}
+
+// modelCounts is what `inferxds drill --json` says of one model's
+// requests.
+type modelCounts struct {
+	Requests               int       `json:"requests"`
+	Failed                 int       `json:"failed"`
+	SwitchedAt             time.Time `json:"switchedAt"`
+	FailedSentBeforeSwitch int       `json:"failedSentBeforeSwitch"`
+	FailedSentAfterSwitch  int       `json:"failedSentAfterSwitch"`
 }
 
 // runDrill runs one drill scenario through a real Envoy and returns its
@@ -63,8 +77,45 @@ func runDrill(t *testing.T, scenario string) drillResult {
 	r := doc.Results[0]
 	report(t, "drill %s failed-instances=%s detection=%.3fs switch=%.3fs rto=%.3fs failed-requests=%d of %d notes=%q",
 		r.Scenario, strings.Join(r.Failed, ","), r.DetectionSeconds, r.SwitchSeconds, r.RTOSeconds, r.FailedRequests, r.Requests, r.Notes)
+	for _, model := range slices.Sorted(maps.Keys(r.ByModel)) {
+		c := r.ByModel[model]
+		report(t, "drill %s %s: failed %d of %d (sent before the switch %d, after %d)",
+			r.Scenario, model, c.Failed, c.Requests, c.FailedSentBeforeSwitch, c.FailedSentAfterSwitch)
+	}
 	assertStagesInOrder(t, r)
 	return r
+}
+
+// assertNoFailureAfterSwitch: every model that lost an instance switched,
+// and none failed a request sent after its switch; the requests that fail
+// were in flight to a failed instance or sent before traffic left it.
+func assertNoFailureAfterSwitch(t *testing.T, r drillResult) {
+	t.Helper()
+	for _, model := range r.Models {
+		c, ok := r.ByModel[model]
+		switch {
+		case !ok || c.Requests == 0:
+			t.Errorf("%s: no request of %s counted", r.Scenario, model)
+		case c.SwitchedAt.IsZero():
+			t.Errorf("%s: %s never switched off the failed instances", r.Scenario, model)
+		case c.FailedSentAfterSwitch != 0:
+			t.Errorf("%s: %s failed %d requests sent after its switch at %v", r.Scenario, model,
+				c.FailedSentAfterSwitch, c.SwitchedAt.Sub(r.FaultAt))
+		}
+	}
+}
+
+// assertNoFailure: models failed no request.
+func assertNoFailure(t *testing.T, r drillResult, models ...string) {
+	t.Helper()
+	for _, model := range models {
+		c, ok := r.ByModel[model]
+		if !ok || c.Requests == 0 {
+			t.Errorf("%s: no request of %s counted", r.Scenario, model)
+		} else if c.Failed != 0 {
+			t.Errorf("%s: %s failed %d of %d requests, want none", r.Scenario, model, c.Failed, c.Requests)
+		}
+	}
 }
 
 // assertStagesInOrder: the fault, then detection, the switch and the
@@ -128,8 +179,17 @@ func TestDrillProcessCrash(t *testing.T) {
 }
 
 // TestDrillNodeDown: every process of the proxy's node (az-1) frozen: no
-// exit, no answer, requests out to it hang; the probes find it.
-func TestDrillNodeDown(t *testing.T) { runDrill(t, "node-down") }
+// exit, no answer, requests out to it hang; the probes find it. Requests
+// in flight to it may fail (mistral-7b's rto is the drill client's
+// timeout, so Envoy sets no per-try timeout; gpt-4-8b has no hot
+// standby), none sent after the switch does. llama-2-7b's per-try
+// timeout (its rto, 10 s) is under the client's 15 s and Envoy retries on
+// another host, so it fails none.
+func TestDrillNodeDown(t *testing.T) {
+	r := runDrill(t, "node-down")
+	assertNoFailureAfterSwitch(t, r)
+	assertNoFailure(t, r, "llama-2-7b")
+}
 
 // TestDrillGPUFailure: XID 79 on the critical primary's GPU, through the
 // node's gpu-agent on go-nvml's mock; the instance stays up while it is
@@ -141,8 +201,27 @@ func TestDrillGPUFailure(t *testing.T) {
 }
 
 // TestDrillAZOutage: every process of az-1, the proxy's own zone, killed.
-func TestDrillAZOutage(t *testing.T) { runDrill(t, "az-outage") }
+// llama-2-7b and mistral-7b have hot standbys outside it, where Envoy
+// retries, so they fail nothing; gpt-4-8b has no hot standby, and fails
+// only requests sent before its warm one served.
+func TestDrillAZOutage(t *testing.T) {
+	r := runDrill(t, "az-outage")
+	assertNoFailureAfterSwitch(t, r)
+	assertNoFailure(t, r, "llama-2-7b", "mistral-7b")
+}
 
 // TestDrillModelCorruption: the critical primary answers 200 but wrongly;
-// the deep probe finds it and traffic moves off it.
-func TestDrillModelCorruption(t *testing.T) { runDrill(t, "model-corruption") }
+// the deep probe finds it and traffic moves off it. Only the corrupted
+// model's requests sent before the switch get a wrong answer.
+func TestDrillModelCorruption(t *testing.T) {
+	r := runDrill(t, "model-corruption")
+	assertNoFailureAfterSwitch(t, r)
+	for model := range r.ByModel {
+		if !slices.Contains(r.Models, model) {
+			assertNoFailure(t, r, model)
+		}
+	}
+	if len(r.Models) != 1 || len(r.ByModel) < 2 {
+		t.Errorf("corrupted models %v, models counted %d; want one corrupted of several", r.Models, len(r.ByModel))
+	}
+}
