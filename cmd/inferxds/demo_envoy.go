@@ -74,7 +74,12 @@ func startEnvoy(bin, dir, xdsAddr, zone string) (*envoyProcess, error) {
 	}
 	defer logFile.Close()
 	e := &envoyProcess{exited: make(chan struct{})}
-	e.cmd = exec.Command(bin, envoyproc.Args(config, adminFile, "--concurrency", "2")...)
+	// One worker: an endpoint update then reaches every request the proxy
+	// routes at once, so the drills' "no request sent after the switch
+	// fails" holds whatever the machine's speed (with two, one worker could
+	// still route to the failed instance after the other's first answer from
+	// the standby). The demo's traffic needs no more.
+	e.cmd = exec.Command(bin, envoyproc.Args(config, adminFile, "--concurrency", "1")...)
 	e.cmd.Stdout, e.cmd.Stderr = logFile, logFile
 	e.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
 	if err := e.cmd.Start(); err != nil {
