@@ -2,12 +2,17 @@ package main
 
 import (
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+
+	"k8s.io/klog/v2"
+
+	"github.com/inferxds/inferxds/internal/testlog"
 )
 
 func TestOneSourceWithoutTheOtherIsAnError(t *testing.T) {
@@ -102,6 +107,19 @@ func TestKubeSourceGivesUpWhenTheAPIServerDoesNotAnswer(t *testing.T) {
 		"--policy-dir", policyDir, "--kubeconfig", writeKubeconfig(t, "https://"+addr), "--kube-sync-timeout", "1s")
 	if want := "could not be listed: no answer within 1s"; r.code != 1 || !strings.Contains(r.stderr, want) || !strings.Contains(r.stderr, "connection refused") {
 		t.Errorf("exit %d, stderr %q; want 1, %q and why", r.code, r.stderr, want)
+	}
+}
+
+// TestClientGoLogsGoToTheLatestServe: client-go's lines (klog's
+// process-wide logger) reach the logger of the serve that started last,
+// with their own attributes, and no earlier one's.
+func TestClientGoLogsGoToTheLatestServe(t *testing.T) {
+	var earlier, latest testlog.Buffer
+	logClientGoTo(slog.New(slog.NewTextHandler(&earlier, nil)))
+	logClientGoTo(slog.New(slog.NewTextHandler(&latest, nil)))
+	klog.Background().WithValues("resource", "pods").WithName("reflector").Info("watch ended")
+	if earlier.String() != "" || !lineHas(latest.String(), `msg="watch ended"`, "component=client-go", "resource=pods") {
+		t.Errorf("earlier serve's log:\n%s\nlatest serve's log:\n%s\nwant the line only in the latest, with component=client-go and resource=pods", &earlier, &latest)
 	}
 }
 
