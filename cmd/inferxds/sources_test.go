@@ -6,9 +6,11 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"k8s.io/klog/v2"
 
@@ -108,6 +110,17 @@ func TestKubeSourceGivesUpWhenTheAPIServerDoesNotAnswer(t *testing.T) {
 	if want := "could not be listed: no answer within 1s"; r.code != 1 || !strings.Contains(r.stderr, want) || !strings.Contains(r.stderr, "connection refused") {
 		t.Errorf("exit %d, stderr %q; want 1, %q and why", r.code, r.stderr, want)
 	}
+	waitFor(t, 30*time.Second, func() error {
+		if n := strings.Count(goroutineStacks(), "client-go/tools/cache.(*Reflector).Run"); n != 0 {
+			return fmt.Errorf("%d informers still run after serve gave up", n)
+		}
+		return nil
+	})
+}
+
+func goroutineStacks() string {
+	buf := make([]byte, 1<<20)
+	return string(buf[:runtime.Stack(buf, true)])
 }
 
 // TestClientGoLogsGoToTheLatestServe: client-go's lines (klog's
