@@ -51,6 +51,9 @@ func (m *Model) applyDefaults() {
 			NextPriority: true,
 		}
 	}
+	if m.DeepProbe != nil && m.DeepProbe.MaxTokens == 0 {
+		m.DeepProbe.MaxTokens = DefaultDeepProbeMaxTokens
+	}
 	if m.OutlierDetection == nil {
 		m.OutlierDetection = &OutlierDetection{
 			Consecutive5xx:           5,

@@ -127,10 +127,10 @@ func (m *merger) add(file string, data []byte) {
 	if part.TenantAuth != nil {
 		m.addTenantAuth(doc, part.TenantAuth)
 	}
+	m.errs = append(m.errs, explicitZeros(doc, &part))
 	if part.AZFailover == nil {
 		return
 	}
-	m.errs = append(m.errs, explicitZeros(doc, part.AZFailover))
 	if first := m.sources.azFailover; first != nil {
 		pr := fielderr.NewProblems(doc)
 		pr.Add("az_failover", "az_failover is already defined at %s; define it once", first.Locate("az_failover"))
@@ -143,13 +143,21 @@ func (m *merger) add(file string, data []byte) {
 
 // explicitZeros refuses a zero written out where leaving the key out gives
 // the default: "failoverThreshold: 0" must not quietly mean 3.
-func explicitZeros(doc *yamlpos.Document, a *AZFailover) error {
+func explicitZeros(doc *yamlpos.Document, part *Policy) error {
 	pr := fielderr.NewProblems(doc)
-	if a.FailoverThreshold == 0 && doc.Has("az_failover.failoverThreshold") {
-		pr.Add("az_failover.failoverThreshold", "must be at least 1 (got 0); leave the key out for the default %d", DefaultFailoverThreshold)
+	if a := part.AZFailover; a != nil {
+		if a.FailoverThreshold == 0 && doc.Has("az_failover.failoverThreshold") {
+			pr.Add("az_failover.failoverThreshold", "must be at least 1 (got 0); leave the key out for the default %d", DefaultFailoverThreshold)
+		}
+		if a.HealthCheckInterval == 0 && doc.Has("az_failover.healthCheckInterval") {
+			pr.Add("az_failover.healthCheckInterval", "must be positive (got 0s); leave the key out for the default %v", DefaultHealthCheckInterval)
+		}
 	}
-	if a.HealthCheckInterval == 0 && doc.Has("az_failover.healthCheckInterval") {
-		pr.Add("az_failover.healthCheckInterval", "must be positive (got 0s); leave the key out for the default %v", DefaultHealthCheckInterval)
+	for i, m := range part.Models {
+		field := fmt.Sprintf("models[%d].deepProbe.maxTokens", i)
+		if m.DeepProbe != nil && m.DeepProbe.MaxTokens == 0 && doc.Has(field) {
+			pr.Add(field, "must be at least 1 (got 0); leave the key out for the default %d", DefaultDeepProbeMaxTokens)
+		}
 	}
 	return pr.Err()
 }

@@ -74,6 +74,12 @@ func TestParseReportsFileLineAndField(t *testing.T) {
 			[]string{`p.yaml:4: models[0].mirror.model: a model cannot mirror to itself`}},
 		{"mirror percent", "models:\n  - name: a\n  - name: b\n    mirror: {model: a, percent: 101}\n",
 			[]string{`p.yaml:4: models[1].mirror.percent: must be a percentage between 0 and 100 (got 101)`}},
+		{"deep probe without expect", "models:\n  - name: a\n    deepProbe:\n      prompt: The capital of France is\n",
+			[]string{`p.yaml:3: models[0].deepProbe.expect: is required`}},
+		{"deep probe max tokens", "models:\n  - name: a\n    deepProbe: {prompt: 2+2=, expect: \"4\", maxTokens: -1}\n",
+			[]string{`p.yaml:3: models[0].deepProbe.maxTokens: must be at least 1 (got -1)`}},
+		{"explicit zero max tokens", "models:\n  - name: a\n  - name: b\n    deepProbe:\n      prompt: 2+2=\n      expect: \"4\"\n      maxTokens: 0\n",
+			[]string{`p.yaml:7: models[1].deepProbe.maxTokens: must be at least 1 (got 0); leave the key out for the default 16`}},
 		{"dangling tenant", "models:\n  - name: a\n    tenant: chat\n",
 			[]string{`p.yaml:3: models[0].tenant: tenant "chat" is not defined under tenants`}},
 		{"tenant counts", "tenants:\n  - name: chat\n    gpuQuota: -2\n    rateLimit:\n      requestsPerSecond: 0\n",
@@ -156,6 +162,17 @@ func TestParseSeedPolicy(t *testing.T) {
 	if az == nil || az.Strategy != "active-passive" || strings.Join(az.ActiveZones, ",") != "az-1,az-2" ||
 		az.StandbyZone != "az-3" || az.HealthCheckInterval.D() != 10*time.Second || az.FailoverThreshold != 3 {
 		t.Errorf("az_failover = %+v", az)
+	}
+}
+
+func TestParseDeepProbeDefaultsMaxTokens(t *testing.T) {
+	p, err := drpolicy.Parse("p.yaml", []byte("models:\n  - name: a\n    deepProbe:\n      prompt: The capital of France is\n      expect: Paris\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := drpolicy.DeepProbe{Prompt: "The capital of France is", Expect: "Paris", MaxTokens: drpolicy.DefaultDeepProbeMaxTokens}
+	if got := p.Models[0].DeepProbe; got == nil || *got != want {
+		t.Errorf("deepProbe = %+v, want %+v", got, want)
 	}
 }
 

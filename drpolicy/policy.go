@@ -45,6 +45,10 @@ type Model struct {
 	// Resources is what one instance of the model holds on its node, for
 	// placing standbys the DR planner wakes or creates.
 	Resources Resources `json:"resources,omitzero" yaml:"resources,omitempty"`
+	// DeepProbe is the known request the DR loop's deep probe sends an
+	// instance that speaks OpenAI's API (vLLM); without it such an
+	// instance is judged by its health alone.
+	DeepProbe *DeepProbe `json:"deepProbe,omitempty" yaml:"deepProbe,omitempty"`
 
 	Routing          Routing           `json:"routing,omitempty" yaml:"routing,omitempty"`
 	LoadBalancing    LoadBalancing     `json:"loadBalancing,omitempty" yaml:"loadBalancing,omitempty"`
@@ -54,6 +58,23 @@ type Model struct {
 	CircuitBreakers  *CircuitBreakers  `json:"circuitBreakers,omitempty" yaml:"circuitBreakers,omitempty"`
 	Mirror           *Mirror           `json:"mirror,omitempty" yaml:"mirror,omitempty"`
 }
+
+// DeepProbe is a completion with a deterministic answer: the prompt is
+// sent with temperature 0 and at most MaxTokens tokens, and the text
+// answered must contain Expect, else the model is corrupt. Model is the
+// name the server serves the model under (vLLM's --served-model-name or
+// --model); left out, the request names none and the server answers with
+// its own.
+type DeepProbe struct {
+	Prompt    string `json:"prompt" yaml:"prompt"`
+	Expect    string `json:"expect" yaml:"expect"`
+	MaxTokens int    `json:"maxTokens,omitempty" yaml:"maxTokens,omitempty"`
+	Model     string `json:"model,omitempty" yaml:"model,omitempty"`
+}
+
+// DefaultDeepProbeMaxTokens bounds a deep probe's answer when the policy
+// leaves maxTokens out.
+const DefaultDeepProbeMaxTokens = 16
 
 // Resources is one instance's GPU footprint. Zero GPUs means as many as
 // the model's instances in the fleet hold (at least one); zero memory means

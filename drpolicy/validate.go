@@ -105,6 +105,9 @@ func (m *Model) check(pr *fielderr.Problems, at string, models, tenants map[stri
 	if m.Tenant != "" && !tenants[m.Tenant] {
 		pr.Add(at+".tenant", "tenant %q is not defined under tenants", m.Tenant)
 	}
+	if m.DeepProbe != nil {
+		m.DeepProbe.check(pr, at+".deepProbe")
+	}
 	m.Routing.check(pr, at+".routing")
 	m.LoadBalancing.check(pr, at+".loadBalancing")
 	if m.OutlierDetection != nil {
@@ -115,6 +118,18 @@ func (m *Model) check(pr *fielderr.Problems, at string, models, tenants map[stri
 	}
 	if m.Mirror != nil {
 		m.Mirror.check(pr, at+".mirror", m.Name, models)
+	}
+}
+
+func (d *DeepProbe) check(pr *fielderr.Problems, at string) {
+	if d.Prompt == "" {
+		pr.Add(at+".prompt", "is required")
+	}
+	if strings.TrimSpace(d.Expect) == "" {
+		pr.Add(at+".expect", "is required: the text a correct answer contains")
+	}
+	if d.MaxTokens < 1 {
+		pr.Add(at+".maxTokens", "must be at least 1 (got %d); leave the key out for the default %d", d.MaxTokens, DefaultDeepProbeMaxTokens)
 	}
 }
 

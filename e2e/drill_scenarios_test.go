@@ -11,8 +11,8 @@ import (
 
 // drillTimeout is the hang guard on one `inferxds drill --scenario`: the
 // local world's start, a 2 s warm-up, the recovery (a cold load of 3 s at
-// most) and a second of settling take well under a minute on an idle
-// machine.
+// most), a second of settling and the requests still out (15 s at most)
+// take well under a minute on an idle machine.
 const drillTimeout = 4 * time.Minute
 
 // drillResult is what `inferxds drill --json` says of one scenario.
@@ -127,8 +127,8 @@ func TestDrillProcessCrash(t *testing.T) {
 	}
 }
 
-// TestDrillNodeDown: every process of az-2's node frozen (no exit, no
-// answer); the probes find it.
+// TestDrillNodeDown: every process of the proxy's node (az-1) frozen: no
+// exit, no answer, requests out to it hang; the probes find it.
 func TestDrillNodeDown(t *testing.T) { runDrill(t, "node-down") }
 
 // TestDrillGPUFailure: XID 79 on the critical primary's GPU, through the

@@ -1,17 +1,12 @@
 package e2e
 
 import (
-	"encoding/json"
-	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"testing"
 
-	"github.com/inferxds/inferxds/snapshot"
+	"github.com/inferxds/inferxds/internal/envoyproc"
 	"github.com/inferxds/inferxds/topology"
 )
 
@@ -78,50 +73,16 @@ func launchEnvoy(t testing.TB, bin string, bootstrap []byte, envoyArgs ...string
 		Timeout:   rpcTimeout,
 		Transport: &http.Transport{MaxIdleConnsPerHost: failoverCallers},
 	}}
-	args := append([]string{"-c", config, "--admin-address-path", adminFile,
-		"--disable-hot-restart", "--log-level", "warn"}, envoyArgs...)
-	e.proc = startProcess(t, "envoy", bin, args...)
+	e.proc = startProcess(t, "envoy", bin, envoyproc.Args(config, adminFile, envoyArgs...)...)
 	err := poll(readyTimeout, func() error {
-		data, err := os.ReadFile(adminFile)
-		if err != nil || len(strings.TrimSpace(string(data))) == 0 {
-			return fmt.Errorf("no admin address yet: %v", err)
-		}
-		e.adminAddress = strings.TrimSpace(string(data))
-		e.listenAddress, err = e.socketListenerAddress()
+		var err error
+		e.adminAddress, e.listenAddress, err = envoyproc.Listening(e.client, adminFile)
 		return err
 	})
 	if err != nil {
 		t.Fatalf("envoy not listening: %v\n%s", err, e.proc.output.String())
 	}
 	return e
-}
-
-// socketListenerAddress asks Envoy's admin where the ingress listener bound.
-func (e *envoyProxy) socketListenerAddress() (string, error) {
-	resp, err := e.client.Get("http://" + e.adminAddress + "/listeners?format=json")
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	var listeners struct {
-		ListenerStatuses []struct {
-			Name         string `json:"name"`
-			LocalAddress struct {
-				SocketAddress struct {
-					PortValue uint32 `json:"port_value"`
-				} `json:"socket_address"`
-			} `json:"local_address"`
-		} `json:"listener_statuses"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&listeners); err != nil {
-		return "", err
-	}
-	for _, l := range listeners.ListenerStatuses {
-		if l.Name == snapshot.SocketListenerName {
-			return net.JoinHostPort("127.0.0.1", strconv.Itoa(int(l.LocalAddress.SocketAddress.PortValue))), nil
-		}
-	}
-	return "", fmt.Errorf("listener %s not in Envoy yet", snapshot.SocketListenerName)
 }
 
 // call POSTs a predict request for model, routed by both its header and its

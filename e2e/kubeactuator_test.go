@@ -23,6 +23,7 @@ import (
 	"github.com/inferxds/inferxds/drpolicy/dr"
 	"github.com/inferxds/inferxds/e2e/kubeenv"
 	"github.com/inferxds/inferxds/topology"
+	kubetopo "github.com/inferxds/inferxds/topology/kube"
 )
 
 const actuatorNamespace = "models"
@@ -53,7 +54,7 @@ func TestKubeActuatorAgainstTheAPIServer(t *testing.T) {
 	for _, a := range steps {
 		first := doAction(t, act, a)
 		if a.Kind == dr.ActionStop {
-			kubetest.WaitNoPod(t, client, actuatorNamespace, kube.DefaultInstanceLabel+"="+a.Instance)
+			kubetest.WaitNoPod(t, client, actuatorNamespace, kubetopo.DefaultInstanceLabel+"="+a.Instance)
 		}
 		kubetest.Unchanged(t, client, actuatorNamespace, "replayed "+string(a.Kind), func() {
 			if again := doAction(t, act, a); !cmp.Equal(again, first) {
@@ -68,7 +69,7 @@ func TestKubeActuatorAgainstTheAPIServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if *d.Spec.Replicas != 0 || d.Labels[kube.DefaultLabels().Tier] != "cold" {
+	if *d.Spec.Replicas != 0 || d.Labels[kubetopo.DefaultLabels().Tier] != "cold" {
 		t.Errorf("Deployment after stop: %d replicas, labels %v; want 0, tier cold", *d.Spec.Replicas, d.Labels)
 	}
 	for _, f := range d.ManagedFields {

@@ -3,12 +3,11 @@ package e2e
 import (
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"sync/atomic"
 	"testing"
 
 	"github.com/inferxds/inferxds/e2e/kubeenv"
+	"github.com/inferxds/inferxds/internal/testbin"
 )
 
 // envoyVersion is the Envoy release the project is tested against (the
@@ -29,23 +28,14 @@ func TestMain(m *testing.M) {
 }
 
 func run(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "inferxds-e2e-bin-")
+	bins, remove, err := testbin.BuildAll("inferxds-e2e-bin-",
+		"github.com/inferxds/inferxds/cmd/inferxds", "github.com/inferxds/inferxds/cmd/modelsim")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "e2e:", err)
 		return 1
 	}
-	defer os.RemoveAll(dir)
-	binaries.inferxds = filepath.Join(dir, "inferxds")
-	binaries.modelsim = filepath.Join(dir, "modelsim")
-	for out, pkg := range map[string]string{
-		binaries.inferxds: "github.com/inferxds/inferxds/cmd/inferxds",
-		binaries.modelsim: "github.com/inferxds/inferxds/cmd/modelsim",
-	} {
-		if err := build(out, pkg); err != nil {
-			fmt.Fprintln(os.Stderr, "e2e:", err)
-			return 1
-		}
-	}
+	defer remove()
+	binaries.inferxds, binaries.modelsim = bins[0], bins[1]
 	code := m.Run()
 	if n := envoySkips.Load(); n > 0 {
 		fmt.Printf("e2e: SKIPPED %d Envoy tests (INFERXDS_SKIP_ENVOY=1): the data path through Envoy was not tested\n", n)
@@ -54,12 +44,4 @@ func run(m *testing.M) int {
 		fmt.Println("e2e:", summary)
 	}
 	return code
-}
-
-func build(out, pkg string) error {
-	cmd := exec.Command("go", "build", "-o", out, pkg)
-	if msg, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("go build %s: %v\n%s", pkg, err, msg)
-	}
-	return nil
 }

@@ -4,15 +4,19 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
-	"github.com/google/go-cmp/cmp"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
@@ -20,6 +24,7 @@ import (
 	"github.com/inferxds/inferxds/e2e/kubeenv"
 	"github.com/inferxds/inferxds/internal/leader"
 	"github.com/inferxds/inferxds/topology"
+	kubetopo "github.com/inferxds/inferxds/topology/kube"
 )
 
 const (
@@ -30,9 +35,9 @@ const (
 // TestReplicasServeTheSameVersionsAndHandOverTheLease runs two control
 // planes against a real API server with --leader-elect. A proxy that
 // moves from one replica to the other, naming the versions it has, is
-// sent exactly those versions again (versions are content hashes), so it
-// has nothing new to apply. (go-control-plane's Delta server answers a new
-// wildcard stream in full even when it names its versions.) One replica
+// sent no resource (versions are content hashes): only the empty answer
+// a new wildcard subscription gets; over state of the world, the version
+// it has. One replica
 // leads; after it is killed (SIGKILL: the lease is not released) the other
 // takes the lease once it expires.
 func TestReplicasServeTheSameVersionsAndHandOverTheLease(t *testing.T) {
@@ -47,9 +52,22 @@ func TestReplicasServeTheSameVersionsAndHandOverTheLease(t *testing.T) {
 	b := startControlPlane(t, twoModelPolicy, fleet, flags...)
 
 	versions := deltaVersions(t, dialDelta(t, a, "proxy-1", "az-1"), nil)
-	moved := deltaVersions(t, dialDelta(t, b, "proxy-1", "az-1"), versions)
-	if d := cmp.Diff(versions, moved); d != "" {
-		t.Errorf("a proxy moved from one replica to the other was sent other versions (-first replica +second):\n%s", d)
+	moved := dialDelta(t, b, "proxy-1", "az-1")
+	for _, typeURL := range []string{resourcev3.ClusterType, resourcev3.EndpointType} {
+		moved.send(t, &discoveryv3.DeltaDiscoveryRequest{Node: moved.node, TypeUrl: typeURL,
+			ResourceNamesSubscribe: []string{"*"}, InitialResourceVersions: versions[typeURL]})
+		if resp := moved.next(t, hangGuard); len(resp.GetResources()) != 0 || len(resp.GetRemovedResources()) != 0 {
+			t.Errorf("a proxy moved to the other replica with the versions it has was sent %s %v, removed %v; want nothing",
+				resp.GetTypeUrl(), resourceNames(resp), resp.GetRemovedResources())
+		}
+	}
+	moved.expectQuiet(t, time.Second)
+
+	// A state-of-the-world stream is answered in full when it opens, but
+	// at the version the proxy has: nothing new to apply.
+	first := sotwResponse(t, sotwStream(t, a, ""))
+	if again := sotwResponse(t, sotwStream(t, b, first.GetVersionInfo())); again.GetVersionInfo() != first.GetVersionInfo() {
+		t.Errorf("a state-of-the-world proxy moved to the other replica got clusters version %s, had %s", again.GetVersionInfo(), first.GetVersionInfo())
 	}
 
 	leading, following := whoLeads(t, a, b)
@@ -219,4 +237,165 @@ func onlyIncident(t *testing.T, log string) dr.Incident {
 		last = inc
 	}
 	return last
+}
+
+// TestANewLeaderFinishesTheIncidentInFlight runs two control planes with
+// --dr, --actuator kube and --leader-elect. A primary dies; the leader
+// starts waking the warm standby (its Pod, which the test plays the
+// kubelet for, is a modelsim asleep) and is killed while the wake-up is
+// under way. The other replica takes the lease, continues the incident
+// from the published state, wakes the standby and restores the incident.
+func TestANewLeaderFinishesTheIncidentInFlight(t *testing.T) {
+	env := kubeenv.Start(t)
+	admin := kubernetes.NewForConfigOrDie(env.Config)
+	createNamespace(t, admin, replicaNamespace)
+	createNamespace(t, admin, actuatorNamespace)
+	primary := startModelSim(t, "llama-a", "llama-2-7b")
+	warm := startModelSim(t, "llama-w", "llama-2-7b", "--start-asleep", "--warm-load-time", "3s")
+	fleet := wakeFleet(primary.httpInstance(t), warm.httpInstance(t))
+	sleepingPod(t, admin, fleet.Instances[1])
+
+	incidentLogs := map[*controlPlane]string{}
+	start := func() *controlPlane {
+		log := filepath.Join(t.TempDir(), "incidents.jsonl")
+		cp := startControlPlane(t, llamaPolicy(""), fleet, "--kubeconfig", env.Kubeconfig, "--leader-elect",
+			"--lease-namespace", replicaNamespace, "--lease-duration", replicaLease.String(),
+			"--dr", "--probe-interval", "200ms", "--incident-log", log, "--actuator", "kube", "--actuator-namespace", actuatorNamespace)
+		incidentLogs[cp] = log
+		return cp
+	}
+	leading, following := whoLeads(t, start(), start())
+
+	primary.proc.kill(t)
+	inFlight := waitPublished(t, admin, func(inc dr.Incident) bool {
+		return inc.Replacement == "llama-w" && !inc.PromotionStartedAt.IsZero() && inc.PromotedReadyAt.IsZero()
+	})
+	leading.proc.kill(t)
+	killed := time.Now()
+	waitForLog(t, following, "continued=true")
+	finished := waitPublished(t, admin, func(inc dr.Incident) bool { return inc.ID == inFlight.ID && !inc.RestoredAt.IsZero() })
+	report(t, "leader killed mid-wake -> new leader restored the incident: %v (lease duration %v, warm load 3s)",
+		time.Since(killed).Round(time.Millisecond), replicaLease)
+	waitForLog(t, following, `msg="action done" part=kube-actuator action=wake instance=llama-w`)
+	if finished.PromotedReadyAt.IsZero() {
+		t.Errorf("incident %+v restored without its promotion ready", finished)
+	}
+	if got := onlyIncident(t, readIncidents(t, incidentLogs[following])); got.ID != inFlight.ID || got.RestoredAt.IsZero() {
+		t.Errorf("the new leader's incident log ends with %+v; want %s restored", got, inFlight.ID)
+	}
+	pod, err := admin.CoreV1().Pods(actuatorNamespace).Get(t.Context(), "llama-w", metav1.GetOptions{})
+	if err != nil || pod.Labels[kubetopo.DefaultLabels().Tier] != "hot" {
+		t.Errorf("the woken Pod: %v, labels %v; want tier hot", err, pod.Labels)
+	}
+}
+
+// wakeFleet is a primary and a warm standby on one node with two GPUs,
+// the primary holding one.
+func wakeFleet(primary, warm topology.Instance) topology.Fleet {
+	primary.Node, primary.GPUs = "gpu-node-1", []int{0}
+	warm.Node, warm.Tier, warm.Role = "gpu-node-1", topology.TierWarm, topology.RoleStandby
+	fleet := fleetOf(primary, warm)
+	fleet.Nodes = []topology.Node{{Name: "gpu-node-1", Zone: "az-1", GPUs: []topology.GPU{
+		{Index: 0, MemoryTotalMiB: 81920}, {Index: 1, MemoryTotalMiB: 81920},
+	}}}
+	return fleet
+}
+
+// sleepingPod is the warm instance's running Pod, as a kubelet reports it:
+// on its node, at the modelsim's address and port.
+func sleepingPod(t *testing.T, client kubernetes.Interface, in topology.Instance) {
+	t.Helper()
+	labels := kubetopo.DefaultLabels()
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: in.Name, Namespace: actuatorNamespace, Labels: map[string]string{
+			labels.Model: in.Model, labels.Tier: string(in.Tier), labels.Role: string(in.Role)}},
+		Spec: corev1.PodSpec{NodeName: in.Node, Containers: []corev1.Container{{Name: "modelsim", Image: "modelsim:dev",
+			Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: int32(in.Port)}}}}},
+	}
+	created, err := client.CoreV1().Pods(actuatorNamespace).Create(t.Context(), pod, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	created.Status = corev1.PodStatus{Phase: corev1.PodRunning, PodIP: in.Address}
+	if _, err := client.CoreV1().Pods(actuatorNamespace).UpdateStatus(t.Context(), created, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// waitPublished waits until the DR state the leader published holds an
+// incident for which match is true, and returns it.
+func waitPublished(t *testing.T, client kubernetes.Interface, match func(dr.Incident) bool) dr.Incident {
+	t.Helper()
+	var found dr.Incident
+	err := poll(hangGuard, func() error {
+		cm, err := client.CoreV1().ConfigMaps(replicaNamespace).Get(context.Background(), leader.DefaultStateConfigMap, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		var st dr.State
+		if err := json.Unmarshal([]byte(cm.Data[leader.StateKey]), &st); err != nil {
+			return err
+		}
+		for _, inc := range st.Incidents {
+			if match(inc) {
+				found = inc
+				return nil
+			}
+		}
+		return fmt.Errorf("no such incident published: %s", cm.Data[leader.StateKey])
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return found
+}
+
+// sotwStream opens a state-of-the-world ADS stream to cp asking for every
+// cluster as a proxy that holds version, and returns the responses the
+// stream gets.
+func sotwStream(t *testing.T, cp *controlPlane, version string) <-chan *discoveryv3.DiscoveryResponse {
+	t.Helper()
+	conn, err := grpc.NewClient(cp.XDSAddress, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(func() {
+		cancel()
+		_ = conn.Close()
+	})
+	stream, err := discoveryv3.NewAggregatedDiscoveryServiceClient(conn).StreamAggregatedResources(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	node := &corev3.Node{Id: "proxy-sotw", Locality: &corev3.Locality{Zone: "az-1"}}
+	if err := stream.Send(&discoveryv3.DiscoveryRequest{Node: node, TypeUrl: resourcev3.ClusterType, VersionInfo: version}); err != nil {
+		t.Fatal(err)
+	}
+	out := make(chan *discoveryv3.DiscoveryResponse, 4)
+	go func() {
+		defer close(out)
+		for {
+			resp, err := stream.Recv()
+			if err != nil {
+				return
+			}
+			out <- resp
+		}
+	}()
+	return out
+}
+
+func sotwResponse(t *testing.T, responses <-chan *discoveryv3.DiscoveryResponse) *discoveryv3.DiscoveryResponse {
+	t.Helper()
+	select {
+	case resp, ok := <-responses:
+		if !ok {
+			t.Fatal("state-of-the-world stream closed")
+		}
+		return resp
+	case <-time.After(hangGuard):
+		t.Fatalf("no state-of-the-world response within %v", hangGuard)
+		return nil
+	}
 }

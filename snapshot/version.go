@@ -15,8 +15,10 @@ const versionHexLen = 16
 
 var deterministic = proto.MarshalOptions{Deterministic: true}
 
-// String is the digest as a resource's version in xDS caches.
-func (d digest) String() string { return hex.EncodeToString(d[:versionHexLen/2]) }
+// String is the digest as a resource's version in xDS caches: all of it,
+// as go-control-plane names a Delta resource's version, so that the
+// versions a reconnecting client names match.
+func (d digest) String() string { return hex.EncodeToString(d[:]) }
 
 func digestOf(m proto.Message) (digest, error) {
 	b, err := deterministic.Marshal(m)

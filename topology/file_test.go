@@ -78,6 +78,10 @@ func TestParseFleetReportsFileLineAndField(t *testing.T) {
 				`fleet.yaml:15: instances[0].port: must be between 1 and 65535 (got 70000)`}},
 		{"missing port", base + "  - {name: x, model: m, zone: az-1, address: 127.0.0.1}\n",
 			[]string{`fleet.yaml:11: instances[0].port: must be between 1 and 65535 (got 0)`}},
+		{"warm without address", base + "  - {name: x, model: m, zone: az-1, tier: warm, role: standby}\n",
+			[]string{`fleet.yaml:11: instances[0].address: must be an IP address or a hostname (got "")`}},
+		{"cold with address but no port", base + "  - {name: x, model: m, zone: az-1, address: 127.0.0.1, tier: cold, role: standby}\n",
+			[]string{`fleet.yaml:11: instances[0].port: must be between 1 and 65535 (got 0)`}},
 		{"same address twice", base + "  - {name: x, model: m, zone: az-1, address: 127.0.0.1, port: 9}\n  - {name: y, model: n, zone: az-1, address: 127.0.0.1, port: 9}\n",
 			[]string{`fleet.yaml:12: instances[1].port: duplicate address "127.0.0.1:9" (first at fleet.yaml:11)`}},
 		{"weight", base + "  - {name: x, model: m, zone: az-1, address: 127.0.0.1, port: 9, weight: 129}\n",
@@ -99,6 +103,16 @@ func TestParseFleetReportsFileLineAndField(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestParseFleetAcceptsColdInstanceWithoutAddress(t *testing.T) {
+	f, err := topology.ParseFleet("fleet.yaml", []byte(goodFleet+"  - {name: c, model: m, zone: az-2, tier: cold, role: standby}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := f.Instances[2]; c.Name != "c" || c.Address != "" || c.Port != 0 || c.Serving() {
+		t.Errorf("instances[2] = %+v; want cold instance c, with no address, not serving", c)
 	}
 }
 

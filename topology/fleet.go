@@ -104,8 +104,11 @@ type Instance struct {
 	Node  string `json:"node,omitempty" yaml:"node,omitempty"`
 	// Zone is filled from the node when the node is known; an instance
 	// without a node must name its zone.
-	Zone    string `json:"zone,omitempty" yaml:"zone,omitempty"`
-	GPUs    []int  `json:"gpus,omitempty" yaml:"gpus,omitempty"`
+	Zone string `json:"zone,omitempty" yaml:"zone,omitempty"`
+	GPUs []int  `json:"gpus,omitempty" yaml:"gpus,omitempty"`
+	// Address and Port are where the model server listens; a cold
+	// instance may leave both out (nothing of it runs until it is loaded,
+	// which then says where).
 	Address string `json:"address" yaml:"address"`
 	Port    uint32 `json:"port" yaml:"port"`
 	Tier    Tier   `json:"tier,omitempty" yaml:"tier,omitempty"`

@@ -103,7 +103,7 @@ func (f *Fleet) checkInstances(pr *fielderr.Problems, zones map[string]bool, nod
 		}
 		in.checkPlacement(pr, at, zones, nodes)
 		in.checkState(pr, at)
-		if in.checkAddress(pr, at) {
+		if !in.parked() && in.checkAddress(pr, at) {
 			endpoints[i] = net.JoinHostPort(in.Address, strconv.Itoa(int(in.Port)))
 		}
 	}
@@ -152,6 +152,12 @@ func (in Instance) checkState(pr *fielderr.Problems, at string) {
 	nonNegative(pr, at, ".load.running", in.Load.Running)
 	nonNegative(pr, at, ".load.kvCacheUsage", in.Load.KVCacheUsage)
 	checkMetricsURL(pr, at, ".metricsURL", in.MetricsURL)
+}
+
+// parked reports a cold instance with no address and no port: nothing of it
+// runs (a Deployment at 0 replicas) until it is loaded.
+func (in Instance) parked() bool {
+	return in.Tier == TierCold && in.Address == "" && in.Port == 0
 }
 
 // checkAddress reports a bad address or port; it returns whether both are good.

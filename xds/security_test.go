@@ -10,7 +10,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
@@ -25,6 +24,7 @@ import (
 
 	"github.com/inferxds/inferxds/internal/testlog"
 	"github.com/inferxds/inferxds/internal/testpki"
+	"github.com/inferxds/inferxds/internal/testpoll"
 )
 
 const testTrustDomain = "test.inferxds"
@@ -221,7 +221,7 @@ func TestMadeUpZonesLeaveNoPerZoneState(t *testing.T) {
 			t.Fatalf("a stream naming a made-up zone was not served the zone-less view: %v", err)
 		}
 	}
-	waitFor(t, func() bool { return len(srv.Status()) == 0 }, "every attacker node gone from status")
+	testpoll.Until(t, "every attacker node gone from status", func() bool { return len(srv.Status()) == 0 })
 	seriesAfter := seriesOf(t, srv)
 	if seriesAfter != seriesBefore {
 		t.Errorf("the attack changed the metric series; before:\n%s\nafter:\n%s", seriesBefore, seriesAfter)
@@ -254,19 +254,6 @@ func seriesOf(t *testing.T, srv *Server) string {
 		}
 	}
 	return out.String()
-}
-
-// waitFor polls ok until it holds; the deadline only turns a hang into a
-// failure.
-func waitFor(t *testing.T, ok func() bool, what string) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatalf("not reached: %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 // TestOversizedNodeIsRefused: 3 MB of node metadata, accepted before, now
@@ -346,7 +333,7 @@ func TestStreamsPerConnectionAreBounded(t *testing.T) {
 	if _, err := open[0].Recv(); err == nil {
 		t.Fatal("the closed stream got another response")
 	}
-	waitFor(t, func() bool { return len(srv.Status()) == DefaultMaxStreamsPerConnection-1 }, "the closed stream's node gone")
+	testpoll.Until(t, "the closed stream's node gone", func() bool { return len(srv.Status()) == DefaultMaxStreamsPerConnection-1 })
 	if _, err := firstAnswer(t, client, clusterRequest("after-close", "az-1")); err != nil {
 		t.Errorf("a stream in the freed slot: %v", err)
 	}

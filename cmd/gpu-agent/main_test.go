@@ -18,15 +18,16 @@ import (
 	"github.com/NVIDIA/go-nvml/pkg/nvml"
 
 	"github.com/inferxds/inferxds/cmd/gpu-agent/agent/nvmlmock"
+	"github.com/inferxds/inferxds/internal/testbin"
 )
 
 // TestBinaryWithoutNVMLSaysSoAndExits runs the real binary against a
 // library path that does not exist, so NVML really fails to load (as it does
 // on a machine without the NVIDIA driver), whatever machine runs the test.
 func TestBinaryWithoutNVMLSaysSoAndExits(t *testing.T) {
-	binary := filepath.Join(t.TempDir(), "gpu-agent")
-	if out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+	binary, err := testbin.Build(t.TempDir(), "github.com/inferxds/inferxds/cmd/gpu-agent")
+	if err != nil {
+		t.Fatal(err)
 	}
 	library := filepath.Join(t.TempDir(), "libnvidia-ml.so.1")
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
@@ -34,7 +35,7 @@ func TestBinaryWithoutNVMLSaysSoAndExits(t *testing.T) {
 	var stderr bytes.Buffer
 	cmd := exec.CommandContext(ctx, binary, "--listen", "127.0.0.1:0", "--nvml-library", library)
 	cmd.Stderr = &stderr
-	err := cmd.Run()
+	err = cmd.Run()
 
 	var exit *exec.ExitError
 	if !errors.As(err, &exit) || exit.ExitCode() != exitNoNVML {

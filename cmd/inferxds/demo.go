@@ -54,11 +54,11 @@ func newDemoCommand() *cobra.Command {
 	return cmd
 }
 
-// demoWorkers and demoPause bound the demo's traffic: about 100 requests
-// per second per model.
+// demoInterval and demoInFlight bound the demo's traffic: 50 requests a
+// second per model, at most 256 of them out at once.
 const (
-	demoWorkers = 2
-	demoPause   = 20 * time.Millisecond
+	demoInterval = 20 * time.Millisecond
+	demoInFlight = 256
 )
 
 func demo(ctx context.Context, o demoOptions, stdout, stderr io.Writer) error {
@@ -77,6 +77,9 @@ func demo(ctx context.Context, o demoOptions, stdout, stderr io.Writer) error {
 	defer log.Close()
 	fmt.Fprintf(stderr, "starting the control plane, model servers and Envoy (log: %s)\n", log.Name())
 	s, err := startStack(ctx, stackConfig{Dir: dir, Log: log, NoEnvoy: o.NoEnvoy, ProbeInterval: o.Probe, HealthCheck: o.Deep, ColdLoadTime: o.ColdLoad, WarmLoadTime: o.WarmLoad})
+	if ctx.Err() != nil {
+		return nil // Ctrl-C while starting: startStack stopped what it had started
+	}
 	if err != nil {
 		return err
 	}
@@ -96,12 +99,12 @@ func demo(ctx context.Context, o demoOptions, stdout, stderr io.Writer) error {
 // showRecovery runs the traffic, kills the primary at FaultAfter and
 // draws the view until Duration.
 func showRecovery(ctx context.Context, s *stack, o demoOptions, w io.Writer) (run drillRun, err error) {
-	crash := scenarios[0]
+	crash := scenarios[0] // process-crash, the seed's first row
 	run = drillRun{Scenario: crash.name, Failure: crash.failure, Tally: newTally(), State: s.drState()}
 	if run.Failed, err = crash.pick(s.fleet, s.policy); err != nil {
 		return run, err
 	}
-	tr := traffic{Send: s.send, Models: modelNames(s.policy), Workers: demoWorkers, Pause: demoPause, Tally: run.Tally}
+	tr := traffic{Send: s.send, Models: modelNames(s.policy), Interval: demoInterval, InFlight: demoInFlight, Tally: run.Tally}
 	run.Start = time.Now()
 	stop := tr.start(ctx)
 	defer func() {

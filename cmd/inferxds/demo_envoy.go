@@ -2,21 +2,18 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	bootstrap "github.com/inferxds/inferxds/envoy-bootstrap"
-	"github.com/inferxds/inferxds/snapshot"
+	"github.com/inferxds/inferxds/internal/envoyproc"
 )
 
 // envoyVersion is the Envoy release the project is tested against (the
@@ -77,8 +74,7 @@ func startEnvoy(bin, dir, xdsAddr, zone string) (*envoyProcess, error) {
 	}
 	defer logFile.Close()
 	e := &envoyProcess{exited: make(chan struct{})}
-	e.cmd = exec.Command(bin, "-c", config, "--admin-address-path", adminFile,
-		"--disable-hot-restart", "--log-level", "warn", "--concurrency", "2")
+	e.cmd = exec.Command(bin, envoyproc.Args(config, adminFile, "--concurrency", "2")...)
 	e.cmd.Stdout, e.cmd.Stderr = logFile, logFile
 	e.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
 	if err := e.cmd.Start(); err != nil {
@@ -102,46 +98,15 @@ func (e *envoyProcess) awaitListener(adminFile string) error {
 			return errors.New("Envoy exited at start")
 		default:
 		}
-		if data, err := os.ReadFile(adminFile); err == nil && len(strings.TrimSpace(string(data))) > 0 {
-			e.admin = strings.TrimSpace(string(data))
-			if addr, err := ingressAddress(e.admin); err == nil {
-				e.listen = addr
-				return nil
-			}
+		var err error
+		if e.admin, e.listen, err = envoyproc.Listening(http.DefaultClient, adminFile); err == nil {
+			return nil
 		}
 		if time.Now().After(deadline) {
 			return fmt.Errorf("Envoy's ingress listener not bound within %v", envoyStartTimeout)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-}
-
-// ingressAddress asks Envoy's admin where its socket listener bound.
-func ingressAddress(admin string) (string, error) {
-	resp, err := http.Get("http://" + admin + "/listeners?format=json")
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	var listeners struct {
-		ListenerStatuses []struct {
-			Name         string `json:"name"`
-			LocalAddress struct {
-				SocketAddress struct {
-					PortValue uint32 `json:"port_value"`
-				} `json:"socket_address"`
-			} `json:"local_address"`
-		} `json:"listener_statuses"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&listeners); err != nil {
-		return "", err
-	}
-	for _, l := range listeners.ListenerStatuses {
-		if l.Name == snapshot.SocketListenerName && l.LocalAddress.SocketAddress.PortValue != 0 {
-			return net.JoinHostPort("127.0.0.1", strconv.Itoa(int(l.LocalAddress.SocketAddress.PortValue))), nil
-		}
-	}
-	return "", errors.New("no ingress listener yet")
 }
 
 // envoyStopGrace is how long Envoy gets to exit on SIGTERM.

@@ -28,8 +28,8 @@ type drillOptions struct {
 	Deep      time.Duration
 	ColdLoad  time.Duration
 	WarmLoad  time.Duration
-	Workers   int
-	Pause     time.Duration
+	Rate      float64
+	InFlight  int
 	HangGuard time.Duration
 	Progress  io.Writer
 }
@@ -62,8 +62,8 @@ func newDrillCommand() *cobra.Command {
 	f.DurationVar(&o.Probe, "probe-interval", 200*time.Millisecond, "the DR engine's probe interval")
 	f.DurationVar(&o.ColdLoad, "cold-load-time", 3*time.Second, "how long a cold standby takes to load")
 	f.DurationVar(&o.WarmLoad, "warm-load-time", time.Second, "how long a warm standby takes to wake up")
-	f.IntVar(&o.Workers, "workers", 2, "concurrent requests per model")
-	f.DurationVar(&o.Pause, "pause", 10*time.Millisecond, "pause between one worker's requests")
+	f.Float64Var(&o.Rate, "rate", 100, "requests per second per model, sent whatever the answers' latency")
+	f.IntVar(&o.InFlight, "in-flight", 1000, "most requests per model out at once (one due beyond it is not sent); requests stuck on a frozen node hold theirs for up to 15s")
 	f.DurationVar(&o.HangGuard, "timeout", 2*time.Minute, "longest wait for one scenario to recover")
 	return cmd
 }
@@ -72,6 +72,9 @@ func newDrillCommand() *cobra.Command {
 var errNotRecovered = errors.New("not every scenario recovered")
 
 func drill(ctx context.Context, o drillOptions, stdout io.Writer) error {
+	if o.Rate <= 0 || o.InFlight < 1 {
+		return fmt.Errorf("--rate %v and --in-flight %d must be positive", o.Rate, o.InFlight)
+	}
 	list := scenarios
 	if o.Scenario != "" {
 		sc, err := scenarioNamed(o.Scenario)
@@ -157,7 +160,7 @@ func exercise(ctx context.Context, s *stack, sc scenario, o drillOptions) (run d
 		return run, err
 	}
 	run.Failed = failed
-	tr := traffic{Send: s.send, Models: modelNames(s.policy), Workers: o.Workers, Pause: o.Pause, Tally: run.Tally}
+	tr := traffic{Send: s.send, Models: modelNames(s.policy), Interval: time.Duration(float64(time.Second) / o.Rate), InFlight: o.InFlight, Tally: run.Tally}
 	run.Start = time.Now()
 	stopTraffic := tr.start(ctx)
 	defer func() {

@@ -37,8 +37,9 @@ var scenarios = []scenario{
 	},
 	{
 		// A node that goes down neither answers nor closes its connections:
-		// its processes are frozen, so only the probes can find it.
-		name: "node-down", failure: dr.FailureNodeDown, pick: nodeOfZone("az-2"),
+		// its processes are frozen, so only the probes can find it, and
+		// the requests out to it hang. It is the proxy's own node.
+		name: "node-down", failure: dr.FailureNodeDown, pick: nodeOfZone(proxyZone),
 		inject: func(s *stack, failed []topology.Instance) (string, error) {
 			var errs []error
 			for _, in := range failed {

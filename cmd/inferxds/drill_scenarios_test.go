@@ -24,7 +24,7 @@ func TestScenariosPickFromTheExampleFleet(t *testing.T) {
 	}
 	want := map[string][]string{
 		"process-crash":    {"llama-2-7b-az1-primary"},
-		"node-down":        {"gpt-4-8b-az2-warm", "llama-2-7b-az2-hot", "llama-2-7b-az2-primary", "mistral-7b-az2-hot"},
+		"node-down":        {"gpt-4-8b-az1-primary", "llama-2-7b-az1-primary", "mistral-7b-az1-primary"},
 		"gpu-failure":      {"llama-2-7b-az1-primary"},
 		"az-outage":        {"gpt-4-8b-az1-primary", "llama-2-7b-az1-primary", "mistral-7b-az1-primary"},
 		"model-corruption": {"llama-2-7b-az1-primary"},
@@ -56,6 +56,7 @@ func TestDrillAndDemoRefuseBadFlags(t *testing.T) {
 	}{
 		{[]string{"drill", "--scenario", "meteor"}, `--scenario "meteor": must be one of process-crash, node-down, gpu-failure, az-outage, model-corruption`},
 		{[]string{"demo", "--duration", "5s", "--fault-after", "8s"}, "--fault-after 8s must be shorter than --duration 5s"},
+		{[]string{"drill", "--rate", "0"}, "--rate 0 and --in-flight 1000 must be positive"},
 	} {
 		var stdout, stderr bytes.Buffer
 		if code := execute(context.Background(), tc.args, &stdout, &stderr); code == 0 || !strings.Contains(stderr.String(), tc.want) {

@@ -68,50 +68,61 @@ func checkEcho(body []byte) error {
 	return nil
 }
 
-// traffic is a bounded load: Workers goroutines per model, each sending
-// one request at a time with Pause between requests, every outcome kept in
-// a tally.
+// traffic is a bounded open-loop load: per model, one request every
+// Interval whatever the answers' latency (so requests stuck on a dead
+// instance do not hold back the ones that would find a live one), at most
+// InFlight at once (a request due while that many are out is not sent),
+// every outcome kept in a tally.
 type traffic struct {
-	Send    sender
-	Models  []string
-	Workers int
-	Pause   time.Duration
-	Tally   *tally
+	Send     sender
+	Models   []string
+	Interval time.Duration
+	InFlight int
+	Tally    *tally
 }
 
-// start runs the load until the returned stop is called; stop waits for
-// every worker.
+// start runs the load until the returned stop is called; stop sends no
+// more and waits for the requests out, which requestTimeout bounds, so
+// that each is counted. Cancelling ctx cuts them instead, uncounted.
 func (tr traffic) start(ctx context.Context) (stop func()) {
-	ctx, cancel := context.WithCancel(ctx)
+	sending, stopSending := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	for _, model := range tr.Models {
-		for range tr.Workers {
-			wg.Go(func() { tr.work(ctx, model) })
-		}
+		wg.Go(func() { tr.send(sending, ctx, model, &wg) })
 	}
 	return func() {
-		cancel()
+		stopSending()
 		wg.Wait()
 	}
 }
 
-func (tr traffic) work(ctx context.Context, model string) {
-	pause := time.NewTimer(0)
-	defer pause.Stop()
+// send issues model's requests until sending ends; each runs in its own
+// goroutine under ctx, added to wg.
+func (tr traffic) send(sending, ctx context.Context, model string, wg *sync.WaitGroup) {
+	slots := make(chan struct{}, tr.InFlight)
+	tick := time.NewTicker(tr.Interval)
+	defer tick.Stop()
 	for {
 		select {
-		case <-ctx.Done():
+		case <-sending.Done():
 			return
-		case <-pause.C:
+		case <-tick.C:
 		}
-		instance, err := tr.Send(ctx, model)
-		if ctx.Err() != nil {
-			return // cut by the stop, not a failure of the fleet
+		select {
+		case slots <- struct{}{}:
+		default:
+			continue // InFlight requests out already
 		}
-		if err != nil {
-			instance = ""
-		}
-		tr.Tally.record(model, outcome{At: time.Now(), Instance: instance})
-		pause.Reset(tr.Pause)
+		wg.Go(func() {
+			defer func() { <-slots }()
+			instance, err := tr.Send(ctx, model)
+			if ctx.Err() != nil {
+				return // cut by Ctrl-C, not a failure of the fleet
+			}
+			if err != nil {
+				instance = ""
+			}
+			tr.Tally.record(model, outcome{At: time.Now(), Instance: instance})
+		})
 	}
 }

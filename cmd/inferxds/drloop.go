@@ -119,7 +119,7 @@ func (cp *controlPlane) startDRLoop(ctx context.Context) (_ func(), err error) {
 		cfg.Actuator = act
 	}
 	if cp.cfg.Actuator == actuatorKube {
-		if cfg.Actuator, err = cp.cfg.newKubeActuator(); err != nil {
+		if cfg.Actuator, err = cp.cfg.newKubeActuator(cp.logger.With("part", "kube-actuator")); err != nil {
 			return nil, err
 		}
 	}

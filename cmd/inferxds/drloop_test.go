@@ -10,10 +10,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -200,24 +198,9 @@ func TestServeDRLocalRecoversACrashedPrimary(t *testing.T) {
 	policyDir, fleetFile := drSources(t, freeAddress(t), freeAddress(t))
 	editFile(t, fleetFile, "{index: 1, memoryTotalMiB: 81920}]", "{index: 1, memoryTotalMiB: 81920}, {index: 2, memoryTotalMiB: 81920}]")
 	ready := filepath.Join(dir, "ready.json")
-	cmd := exec.Command(bin, "serve", "--policy-dir", policyDir, "--fleet", fleetFile, "--insecure", "--scrape-interval", "0",
+	serve := startChild(t, bin, "serve", "--policy-dir", policyDir, "--fleet", fleetFile, "--insecure", "--scrape-interval", "0",
 		"--xds-address", "127.0.0.1:0", "--metrics-address", "127.0.0.1:0", "--ready-file", ready,
 		"--dr", "--actuator", "local", "--local-dir", localDir, "--probe-interval", "100ms")
-	var logs syncWriter
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill() // gone already when the test stopped it
-		if t.Failed() {
-			t.Logf("serve's log:\n%s", logs.String())
-		}
-	})
-	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
-	defer cancel()
 	var s served
 	waitFor(t, 30*time.Second, func() error {
 		data, err := os.ReadFile(ready)
@@ -227,7 +210,7 @@ func TestServeDRLocalRecoversACrashedPrimary(t *testing.T) {
 		return json.Unmarshal(data, &s)
 	})
 	waitFor(t, 30*time.Second, func() error {
-		if !strings.Contains(logs.String(), `msg="model servers launched" processes=2`) {
+		if !strings.Contains(serve.logs.String(), `msg="model servers launched" processes=2`) {
 			return errors.New("serve has not launched the fleet's two model servers")
 		}
 		return nil
@@ -243,8 +226,8 @@ func TestServeDRLocalRecoversACrashedPrimary(t *testing.T) {
 	var doc modelStatus
 	waitFor(t, 20*time.Second, func() error {
 		select {
-		case err := <-exited:
-			t.Fatalf("serve exited: %v\n%s", err, logs.String())
+		case <-serve.done:
+			t.Fatalf("serve exited: %v", serve.err)
 		default:
 		}
 		doc = modelStatus{}
@@ -284,17 +267,7 @@ func TestServeDRLocalRecoversACrashedPrimary(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-exited:
-		if err != nil {
-			t.Errorf("serve exited with %v after SIGTERM\n%s", err, logs.String())
-		}
-	case <-ctx.Done():
-		t.Fatalf("serve still running after SIGTERM\n%s", logs.String())
-	}
+	serve.stop(t, time.Minute)
 	for _, pid := range []int{standby.PID, created.PID} {
 		if err := syscall.Kill(pid, 0); err == nil {
 			t.Errorf("model server %d outlived serve", pid)
@@ -311,22 +284,4 @@ func freeAddress(t *testing.T) string {
 	}
 	defer l.Close()
 	return l.Addr().String()
-}
-
-// syncWriter collects a child's output while the test reads it.
-type syncWriter struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (w *syncWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.buf.Write(p)
-}
-
-func (w *syncWriter) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.buf.String()
 }

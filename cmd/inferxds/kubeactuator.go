@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"path/filepath"
 	"strings"
 
@@ -34,7 +35,7 @@ func addKubeActuatorFlags(f *pflag.FlagSet) {
 
 // newKubeActuator is --actuator kube's actuator, on the API server of
 // --kubeconfig (else in-cluster), writing the source's label keys.
-func (c config) newKubeActuator() (*kubeact.Actuator, error) {
+func (c config) newKubeActuator(logger *slog.Logger) (*kubeact.Actuator, error) {
 	ns := c.ActuatorNamespace
 	if ns == "" {
 		ns, _, _ = strings.Cut(c.KubeNamespaces, ",")
@@ -54,6 +55,6 @@ func (c config) newKubeActuator() (*kubeact.Actuator, error) {
 	if err != nil {
 		return nil, err
 	}
-	labels := kubeact.Labels{Labels: kube.Labels{Model: c.KubeModelLabel, Tier: c.KubeTierLabel, Role: c.KubeRoleLabel}}
-	return kubeact.New(kubeact.Config{Client: client, Namespace: ns, Templates: kubeact.Templates{Dir: templates}, Labels: labels})
+	labels := kube.Labels{Model: c.KubeModelLabel, Tier: c.KubeTierLabel, Role: c.KubeRoleLabel}
+	return kubeact.New(kubeact.Config{Client: client, Namespace: ns, Templates: kubeact.Templates{Dir: templates}, Labels: labels, Logger: logger})
 }

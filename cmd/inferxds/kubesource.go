@@ -55,16 +55,16 @@ var kubeSettings = []setting{
 }
 
 func addKubeFlags(f *pflag.FlagSet) {
-	f.String("source", sourceKindFile, "where the fleet comes from: file (--fleet) or kube (Pods, EndpointSlices and Nodes; needs --policy-dir)")
+	f.String("source", sourceKindFile, "where the fleet comes from: file (--fleet) or kube (Pods, Deployments, EndpointSlices and Nodes; needs --policy-dir)")
 	f.String("kubeconfig", "", "kubeconfig file for --source kube (default: the in-cluster service account)")
-	f.String("kube-namespaces", "", "comma-separated namespaces whose Pods and EndpointSlices are watched (default: all)")
-	f.String("kube-pod-selector", "", "label selector narrowing the Pods watched and cached, e.g. "+kube.DefaultModelLabel+" (default: every Pod of the namespaces)")
+	f.String("kube-namespaces", "", "comma-separated namespaces whose Pods, Deployments and EndpointSlices are watched (default: all)")
+	f.String("kube-pod-selector", "", "label selector narrowing the Pods and Deployments watched and cached, e.g. "+kube.DefaultModelLabel+" (default: all of the namespaces')")
 	f.String("kube-model-label", kube.DefaultModelLabel, "Pod label naming an instance's model")
 	f.String("kube-tier-label", kube.DefaultTierLabel, "Pod label holding an instance's tier (hot, warm, cold)")
 	f.String("kube-role-label", kube.DefaultRoleLabel, "Pod label holding an instance's role (primary, standby)")
 	f.String("kube-port-name", kube.DefaultPortName, "serving port's name where a Pod or EndpointSlice has several")
 	f.String("kube-standby-zones", "", "comma-separated standby zones where no Node says with "+kube.ZoneRoleLabel+" (default: the policy's az_failover standbyZone, followed as it changes)")
-	f.Duration("kube-sync-timeout", time.Minute, "how long start-up waits for the first full list of Pods, EndpointSlices and Nodes")
+	f.Duration("kube-sync-timeout", time.Minute, "how long start-up waits for the first full list of Pods, Deployments, EndpointSlices and Nodes")
 }
 
 // kubeFleet is the running Kubernetes source and the problems of the
@@ -231,17 +231,9 @@ func (cp *controlPlane) followKube(ctx context.Context) error {
 // followStandbyZone gives the Kubernetes source the standby zone of each
 // policy the hub receives, until ctx ends.
 func (cp *controlPlane) followStandbyZone(ctx context.Context) {
-	changed, stop := cp.hub.Policy.Subscribe()
-	defer stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-changed:
-			pol, _ := cp.hub.Policy.Get()
-			cp.kube.source.SetStandbyZones(policyStandbyZones(pol))
-		}
-	}
+	cp.hub.Policy.Follow(ctx, func(pol *drpolicy.Policy) {
+		cp.kube.source.SetStandbyZones(policyStandbyZones(pol))
+	})
 }
 
 // policyStandbyZones is the policy's az_failover standby zone, if any.

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/pflag"
 	"k8s.io/client-go/kubernetes"
 
@@ -44,7 +45,7 @@ func addLeaderFlags(f *pflag.FlagSet) {
 const serviceAccountNamespace = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
 
 // newElector is the replica's election, nil without --leader-elect.
-func (c config) newElector(h *hub.Hub, logger *slog.Logger) (*leader.Elector, error) {
+func (c config) newElector(h *hub.Hub, reg prometheus.Registerer, logger *slog.Logger) (*leader.Elector, error) {
 	if !c.LeaderElect {
 		return nil, nil
 	}
@@ -66,6 +67,6 @@ func (c config) newElector(h *hub.Hub, logger *slog.Logger) (*leader.Elector, er
 	}
 	return leader.New(leader.Config{
 		Client: client, Namespace: ns, LeaseName: c.LeaseName, LeaseDuration: c.LeaseDuration,
-		Hub: h, Logger: logger.With("part", "leader"),
+		Hub: h, Registry: reg, Logger: logger.With("part", "leader"),
 	})
 }

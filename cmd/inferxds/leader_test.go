@@ -24,11 +24,11 @@ func TestLeaderFlagsAndFileKeys(t *testing.T) {
 func TestLeaderElectWithoutAnAPIServerSaysWhereItLooked(t *testing.T) {
 	missing := filepath.Join(t.TempDir(), "missing")
 	cfg := config{leaderConfig: leaderConfig{LeaderElect: true}, kubeConfig: kubeConfig{Kubeconfig: missing}}
-	_, err := cfg.newElector(hub.New(nil), slog.New(slog.DiscardHandler))
+	_, err := cfg.newElector(hub.New(nil), nil, slog.New(slog.DiscardHandler))
 	if err == nil || !strings.Contains(err.Error(), "--leader-elect: kubeconfig "+missing) {
 		t.Fatalf("error %v, want it to name --leader-elect and the kubeconfig", err)
 	}
-	if e, err := (config{}).newElector(hub.New(nil), nil); e != nil || err != nil {
+	if e, err := (config{}).newElector(hub.New(nil), nil, nil); e != nil || err != nil {
 		t.Fatalf("without --leader-elect: %v, %v; want no election", e, err)
 	}
 }
@@ -38,7 +38,7 @@ func TestKubeActuatorNeedsANamespace(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := cfg.newKubeActuator(); err == nil || !strings.Contains(err.Error(), "--actuator kube: give --actuator-namespace") {
+	if _, err := cfg.newKubeActuator(slog.New(slog.DiscardHandler)); err == nil || !strings.Contains(err.Error(), "--actuator kube: give --actuator-namespace") {
 		t.Fatalf("error %v, want it to ask for --actuator-namespace", err)
 	}
 }

@@ -13,41 +13,80 @@ import (
 
 	"github.com/inferxds/inferxds/cmd/modelsim/app"
 	"github.com/inferxds/inferxds/cmd/modelsim/sim"
+	"github.com/inferxds/inferxds/internal/testbin"
+	"github.com/inferxds/inferxds/internal/testlog"
 )
 
 // buildInferxds builds this command into a temporary directory.
 func buildInferxds(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "inferxds")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+	bin, err := testbin.Build(t.TempDir(), "github.com/inferxds/inferxds/cmd/inferxds")
+	if err != nil {
+		t.Fatal(err)
 	}
 	return bin
+}
+
+// child is a built command the test runs, with its combined output.
+type child struct {
+	cmd  *exec.Cmd
+	logs testlog.Buffer
+	done chan struct{}
+	err  error // set before done is closed
+}
+
+// startChild runs bin with args and, when the test ends, kills it if it
+// still runs and logs its output if the test failed.
+func startChild(t *testing.T, bin string, args ...string) *child {
+	t.Helper()
+	c := &child{cmd: exec.Command(bin, args...), done: make(chan struct{})}
+	c.cmd.Stdout, c.cmd.Stderr = &c.logs, &c.logs
+	if err := c.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		c.err = c.cmd.Wait()
+		close(c.done)
+	}()
+	t.Cleanup(func() {
+		_ = c.cmd.Process.Kill() // gone already when the test stopped it
+		<-c.done
+		if t.Failed() {
+			t.Logf("output of %s:\n%s", bin, c.logs.String())
+		}
+	})
+	return c
+}
+
+// stop sends SIGTERM and checks that the child exits with status 0 within
+// grace.
+func (c *child) stop(t *testing.T, grace time.Duration) {
+	t.Helper()
+	if err := c.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-c.done:
+		if c.err != nil {
+			t.Errorf("exit after SIGTERM: %v, want status 0", c.err)
+		}
+	case <-time.After(grace):
+		t.Fatalf("still running %v after SIGTERM", grace)
+	}
 }
 
 func TestModelsimSubcommandServesAsModelsim(t *testing.T) {
 	bin := buildInferxds(t)
 	readyFile := filepath.Join(t.TempDir(), "ready.json")
-	cmd := exec.Command(bin, "modelsim", "--id", "x", "--model", "m", "--ready-file", readyFile)
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill() // already gone when the test stopped it
-		<-exited
-	})
+	proc := startChild(t, bin, "modelsim", "--id", "x", "--model", "m", "--ready-file", readyFile)
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
 	ready, err := sim.WaitReadyFile(ctx, readyFile)
 	if err != nil {
-		t.Fatalf("ready file: %v\nstderr:\n%s", err, &stderr)
+		t.Fatalf("ready file: %v", err)
 	}
-	if ready.ID != "x" || ready.PID != cmd.Process.Pid {
-		t.Errorf("ready file = %+v, want id x, pid %d", ready, cmd.Process.Pid)
+	if ready.ID != "x" || ready.PID != proc.cmd.Process.Pid {
+		t.Errorf("ready file = %+v, want id x, pid %d", ready, proc.cmd.Process.Pid)
 	}
 	resp, err := http.Get("http://" + ready.HTTPAddress + "/healthz")
 	if err != nil {
@@ -59,18 +98,7 @@ func TestModelsimSubcommandServesAsModelsim(t *testing.T) {
 		t.Errorf("/healthz = HTTP %d, %+v, %v; want 200 serving from x", resp.StatusCode, h, err)
 	}
 
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-exited:
-		exited <- err
-		if err != nil {
-			t.Errorf("exit after SIGTERM: %v, want status 0\nstderr:\n%s", err, &stderr)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatalf("still running 10 s after SIGTERM\nstderr:\n%s", &stderr)
-	}
+	proc.stop(t, 10*time.Second)
 }
 
 func TestModelsimSubcommandKeepsModelsimsExitStatus(t *testing.T) {

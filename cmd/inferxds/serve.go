@@ -174,7 +174,7 @@ func listen(cfg config, logger *slog.Logger, fleet *topology.Fleet, pol *drpolic
 	if err := errors.Join(cp.guard.admitFleet(fleet, cfg.Fleet), cp.guard.admitPolicy(pol, cfg.PolicyDir)); err != nil {
 		return nil, err
 	}
-	if cp.elector, err = cfg.newElector(cp.hub, logger); err != nil {
+	if cp.elector, err = cfg.newElector(cp.hub, registry, logger); err != nil {
 		return nil, err
 	}
 	cp.ops = newOpsMetrics(registry, cp, time.Now())
@@ -301,17 +301,7 @@ func (cp *controlPlane) watchFleet(ctx context.Context) error {
 // feedTelemetry hands each source fleet the hub receives to the telemetry
 // runner, which publishes it with telemetry applied.
 func (cp *controlPlane) feedTelemetry(ctx context.Context) {
-	changed, stop := cp.hub.Fleet.Subscribe()
-	defer stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-changed:
-			f, _ := cp.hub.Fleet.Get()
-			cp.telemetry.UpdateFleet(f)
-		}
-	}
+	cp.hub.Fleet.Follow(ctx, cp.telemetry.UpdateFleet)
 }
 
 // sourceResult records (and, when it failed, logs) a source's latest load

@@ -22,6 +22,7 @@ import (
 	"github.com/inferxds/inferxds/cmd/modelsim/app"
 	"github.com/inferxds/inferxds/cmd/modelsim/oip"
 	"github.com/inferxds/inferxds/cmd/modelsim/sim"
+	"github.com/inferxds/inferxds/internal/testbin"
 )
 
 // binary is the modelsim executable built once for all tests.
@@ -32,17 +33,13 @@ func TestMain(m *testing.M) {
 }
 
 func buildAndRun(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "modelsim-test")
+	bins, remove, err := testbin.BuildAll("modelsim-test", "github.com/inferxds/inferxds/cmd/modelsim")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	defer os.RemoveAll(dir)
-	binary = filepath.Join(dir, "modelsim")
-	if out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "go build: %v\n%s", err, out)
-		return 1
-	}
+	defer remove()
+	binary = bins[0]
 	return m.Run()
 }
 

@@ -113,3 +113,30 @@ func (s *State) Sort() {
 	slices.SortFunc(s.Zones, func(a, b topology.Zone) int { return cmp.Compare(a.Name, b.Name) })
 	slices.SortFunc(s.Incidents, func(a, b Incident) int { return cmp.Compare(a.ID, b.ID) })
 }
+
+// CheckpointLag is how far an instance's reported checkpoint is behind the
+// freshest one reported for its model: the data a promotion of it would
+// lose.
+type CheckpointLag struct {
+	Model    string
+	Instance string
+	Lag      time.Duration
+}
+
+// CheckpointLags returns the lag of every instance that reported a
+// checkpoint, in name order.
+func (s *State) CheckpointLags() []CheckpointLag {
+	freshest := map[string]time.Time{}
+	for _, st := range s.Instances {
+		if st.Checkpoint != nil && st.Checkpoint.Time.After(freshest[st.Model]) {
+			freshest[st.Model] = st.Checkpoint.Time
+		}
+	}
+	var lags []CheckpointLag
+	for _, st := range s.Instances {
+		if st.Checkpoint != nil {
+			lags = append(lags, CheckpointLag{Model: st.Model, Instance: st.Name, Lag: freshest[st.Model].Sub(st.Checkpoint.Time)})
+		}
+	}
+	return lags
+}

@@ -28,19 +28,26 @@ func TestIncidentLogWritesEachStageOnce(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	var got []dr.Incident
-	sc := bufio.NewScanner(strings.NewReader(buf.String()))
-	for sc.Scan() {
-		var i dr.Incident
-		if err := json.Unmarshal(sc.Bytes(), &i); err != nil {
-			t.Fatalf("line %q: %v", sc.Text(), err)
-		}
-		got = append(got, i)
-	}
+	got := parseIncidents(t, buf.String())
 	if len(got) != 3 {
 		t.Fatalf("%d lines, want 3 (detected, drained, restored):\n%s", len(got), buf.String())
 	}
 	if !got[1].DrainedAt.Equal(t0.Add(time.Second)) || !got[1].Open() || got[2].Open() {
 		t.Fatalf("stages out of order:\n%s", buf.String())
 	}
+}
+
+// parseIncidents parses an incident log, one JSON incident a line.
+func parseIncidents(t *testing.T, log string) []dr.Incident {
+	t.Helper()
+	var out []dr.Incident
+	sc := bufio.NewScanner(strings.NewReader(log))
+	for sc.Scan() {
+		var inc dr.Incident
+		if err := json.Unmarshal(sc.Bytes(), &inc); err != nil {
+			t.Fatalf("incident line %q: %v", sc.Text(), err)
+		}
+		out = append(out, inc)
+	}
+	return out
 }

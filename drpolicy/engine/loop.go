@@ -86,12 +86,21 @@ type Loop struct {
 	state    *dr.State
 	inFlight map[string]dr.Action // started and not yet answered
 	lastDeep map[string]time.Time
-	held     bool
-	notes    string
+	// apis is the health API each instance answered in, so later probes
+	// ask it alone; forgotten when the instance's address changes.
+	apis  map[string]instanceAPI
+	held  bool
+	notes string
 	// telemetryDown are the instances telemetry shows failed, reported
 	// once each until telemetry shows them well again.
 	telemetryDown map[string]bool
 	unacted       map[string]bool // actions asked for with no actuator, logged once
+}
+
+// instanceAPI is the health API the server at addr answered in.
+type instanceAPI struct {
+	addr string
+	api  API
 }
 
 type failbackRequest struct {
@@ -135,6 +144,7 @@ func New(cfg Config) (*Loop, error) {
 		stopped:   make(chan struct{}),
 		inFlight:  map[string]dr.Action{},
 		lastDeep:  map[string]time.Time{},
+		apis:      map[string]instanceAPI{},
 		unacted:   map[string]bool{},
 
 		telemetryDown: map[string]bool{},
@@ -413,6 +423,7 @@ func (l *Loop) publish(s *dr.State, now time.Time) {
 	l.recordIncidents(l.state, s)
 	l.state = s
 	l.cfg.Hub.DR.Publish(s)
+	l.metrics.CheckpointLags(s.CheckpointLags())
 }
 
 // stampDrained returns s with DrainedAt set to now on the incidents whose
@@ -573,8 +584,13 @@ const (
 type probeTarget struct {
 	name, model, node, addr string
 	kind                    probeKind
+	// api is the health API the instance answered in before, if known.
+	api API
 	// deep asks for a deep probe after a good health probe.
 	deep bool
+	// deepProbe is the model's known completion for a server that speaks
+	// OpenAI's API, nil when the policy gives none.
+	deepProbe *drpolicy.DeepProbe
 }
 
 // probeOutcome is what probing one target found.
@@ -582,6 +598,9 @@ type probeOutcome struct {
 	result ProbeResult
 	model  string
 	kind   probeKind
+	// addr and api: the address probed and the health API that answered.
+	addr string
+	api  API
 	// checkpoint is the one the instance reported, if any.
 	checkpoint *dr.Checkpoint
 	// settling is an instance still loading or waking: neither up nor down.
@@ -603,6 +622,12 @@ func (l *Loop) targets() []probeTarget {
 	for _, in := range f.Instances {
 		listed[in.Name] = true
 		t := probeTarget{name: in.Name, model: in.Model, node: in.Node, addr: net.JoinHostPort(in.Address, strconv.Itoa(int(in.Port)))}
+		if known := l.apis[in.Name]; known.addr == t.addr {
+			t.api = known.api
+		}
+		if m, ok := l.policy.Model(in.Model); ok {
+			t.deepProbe = m.DeepProbe
+		}
 		switch {
 		case in.Tier == topology.TierWarm:
 			t.kind = probeCheckpoint
@@ -617,6 +642,7 @@ func (l *Loop) targets() []probeTarget {
 		out = append(out, t)
 	}
 	maps.DeleteFunc(l.lastDeep, func(name string, _ time.Time) bool { return !listed[name] })
+	maps.DeleteFunc(l.apis, func(name string, _ instanceAPI) bool { return !listed[name] })
 	return out
 }
 
@@ -634,14 +660,19 @@ func probeAll(ctx context.Context, c *http.Client, targets []probeTarget, timeou
 }
 
 func probeOne(ctx context.Context, c *http.Client, t probeTarget) probeOutcome {
-	h, err := ProbeHealth(ctx, c, t.addr)
-	o := probeOutcome{result: ProbeResult{Instance: t.name, Node: t.node, Err: err}, model: t.model, kind: t.kind, checkpoint: h.Checkpoint}
+	h, err := ProbeHealthAs(ctx, c, t.addr, t.api)
+	o := probeOutcome{result: ProbeResult{Instance: t.name, Node: t.node, Err: err}, model: t.model, kind: t.kind,
+		addr: t.addr, api: h.API, checkpoint: h.Checkpoint}
 	if err != nil {
 		o.settling = h.Status == "loading" || h.Status == "waking"
 		return o
 	}
-	if t.deep {
+	switch {
+	case !t.deep:
+	case h.API == APIModelsim:
 		o.result.Corrupt, o.result.Err = ProbeDeep(ctx, c, t.addr, t.model)
+	case h.API == APIVLLM && t.deepProbe != nil:
+		o.result.Corrupt, o.result.Err = ProbeCompletion(ctx, c, t.addr, *t.deepProbe)
 	}
 	return o
 }
@@ -656,6 +687,7 @@ func (l *Loop) observe(ctx context.Context, outcomes []probeOutcome) {
 	var inService []ProbeResult
 	var recovered []string
 	for _, o := range outcomes {
+		l.learnAPI(o)
 		if o.checkpoint != nil {
 			l.state = dr.WithCheckpoint(l.state, o.result.Instance, o.model, *o.checkpoint)
 		}
@@ -673,6 +705,16 @@ func (l *Loop) observe(ctx context.Context, outcomes []probeOutcome) {
 	round := l.detector.Observe(inService, l.cfg.Now())
 	l.guard(round.Held, len(inService))
 	l.plan(ctx, round.Failures, recovered)
+}
+
+// learnAPI remembers the health API an instance answered in, logging it
+// the first time, so its next probes ask that API alone.
+func (l *Loop) learnAPI(o probeOutcome) {
+	if o.api == APIUnknown || l.apis[o.result.Instance] == (instanceAPI{o.addr, o.api}) {
+		return
+	}
+	l.apis[o.result.Instance] = instanceAPI{o.addr, o.api}
+	l.cfg.Logger.Info("dr probe: health API found", "instance", o.result.Instance, "address", o.addr, "api", o.api)
 }
 
 func (l *Loop) guard(held bool, probed int) {

@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -21,6 +20,8 @@ import (
 	"github.com/inferxds/inferxds/drpolicy"
 	"github.com/inferxds/inferxds/drpolicy/dr"
 	"github.com/inferxds/inferxds/internal/hub"
+	"github.com/inferxds/inferxds/internal/testlog"
+	"github.com/inferxds/inferxds/internal/testpoll"
 	"github.com/inferxds/inferxds/topology"
 )
 
@@ -149,41 +150,12 @@ type loopHarness struct {
 	hub      *hub.Hub
 	loop     *Loop
 	registry *prometheus.Registry
-	log      *syncBuffer
-}
-
-// syncBuffer is an incident log the test reads while the loop writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	sb strings.Builder
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.sb.Write(p)
-}
-
-func (b *syncBuffer) incidents(t *testing.T) []dr.Incident {
-	t.Helper()
-	b.mu.Lock()
-	text := b.sb.String()
-	b.mu.Unlock()
-	var out []dr.Incident
-	sc := bufio.NewScanner(strings.NewReader(text))
-	for sc.Scan() {
-		var inc dr.Incident
-		if err := json.Unmarshal(sc.Bytes(), &inc); err != nil {
-			t.Fatalf("incident line %q: %v", sc.Text(), err)
-		}
-		out = append(out, inc)
-	}
-	return out
+	log      *testlog.Buffer
 }
 
 func startLoop(t *testing.T, f *topology.Fleet, p *drpolicy.Policy, cfg Config) *loopHarness {
 	t.Helper()
-	h := &loopHarness{hub: hub.New(nil), registry: prometheus.NewRegistry(), log: &syncBuffer{}}
+	h := &loopHarness{hub: hub.New(nil), registry: prometheus.NewRegistry(), log: &testlog.Buffer{}}
 	cfg.Hub, cfg.Registry, cfg.IncidentLog = h.hub, h.registry, h.log
 	if cfg.ProbeInterval == 0 {
 		cfg.ProbeInterval = 10 * time.Millisecond
@@ -273,7 +245,7 @@ func TestLoopDrainsAFailedPrimaryAndPromotesTheHotStandby(t *testing.T) {
 			break
 		}
 	}
-	logged := h.log.incidents(t)
+	logged := parseIncidents(t, h.log.String())
 	if len(logged) == 0 || !logged[len(logged)-1].DrainedAt.Equal(inc.DrainedAt) {
 		t.Errorf("incident log %+v, want its last line to be the drained incident", logged)
 	}
@@ -294,7 +266,7 @@ func TestLoopGuardHoldsWhenMostInstancesFail(t *testing.T) {
 	servers[1].set("failing")
 	// A round starts only once the one before was folded in: a probe
 	// beyond threshold+1 means threshold+1 failing rounds were observed.
-	waitFor(t, "failing rounds past the threshold", func() bool {
+	testpoll.Until(t, "failing rounds past the threshold", func() bool {
 		_, a := servers[0].counts()
 		_, b := servers[1].counts()
 		return a >= threshold+2 && b >= threshold+2
@@ -311,17 +283,6 @@ func TestLoopGuardHoldsWhenMostInstancesFail(t *testing.T) {
 	h.waitState(t, "m1-a drained once the guard released", func(s *dr.State) bool { return h.effective(s, "m1-a") == "hot primary unhealthy" })
 	if got := testutil.ToFloat64(h.loop.metrics.guardHeld); got != 0 {
 		t.Errorf("inferxds_dr_guard_held = %v after one of three failing, want 0", got)
-	}
-}
-
-func waitFor(t *testing.T, what string, ok func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatalf("never happened: %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }
 
@@ -394,7 +355,7 @@ func TestLoopRetriesAFailedActionAndKeepsTheState(t *testing.T) {
 
 	primary.set("failing")
 	h.waitState(t, "m1-a drained", func(s *dr.State) bool { return h.effective(s, "m1-a") == "hot primary unhealthy" })
-	waitFor(t, "the wake asked for again after its backoff", func() bool {
+	testpoll.Until(t, "the wake asked for again after its backoff", func() bool {
 		n := 0
 		for _, k := range act.kinds() {
 			if k == "wake m1-w" {
@@ -495,7 +456,7 @@ func TestLoopFailsAZoneOverAndBackOnlyOnCommand(t *testing.T) {
 	h.waitState(t, "az-1 failed over to az-2", func(s *dr.State) bool { return len(s.Zones) == 2 })
 	primary.set("serving")
 	probes, _ := primary.counts()
-	waitFor(t, "probes of the recovered primary", func() bool {
+	testpoll.Until(t, "probes of the recovered primary", func() bool {
 		n, _ := primary.counts()
 		return n >= probes+2
 	})
@@ -525,5 +486,90 @@ func TestLoopDeepProbeFindsACorruptModel(t *testing.T) {
 	}
 	if _, failed := primary.counts(); failed != 0 {
 		t.Errorf("m1-a's /healthz failed %d probes; corruption must be found by the deep probe alone", failed)
+	}
+}
+
+func vllmInstance(t *testing.T, name string, v *vllmServer, role topology.Role, gpu int) topology.Instance {
+	t.Helper()
+	host, port, err := net.SplitHostPort(v.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, _ := strconv.Atoi(port)
+	return topology.Instance{Name: name, Model: "m1", Node: "n1", Zone: "az-1", Address: host, Port: uint32(p),
+		Tier: topology.TierHot, Role: role, Health: topology.HealthServing, GPUs: []int{gpu}}
+}
+
+func TestLoopProbesVLLMServers(t *testing.T) {
+	primary, standby := newVLLMServer(t), newVLLMServer(t)
+	f := fleetOf(vllmInstance(t, "m1-a", primary, topology.RolePrimary, 0), vllmInstance(t, "m1-b", standby, topology.RoleStandby, 1))
+	h := startLoop(t, f, testPolicy(1, 0, 0), Config{GuardShare: 0.9})
+
+	// A round starts only once the one before was folded in: threshold+2
+	// probes mean threshold+1 serving rounds were judged.
+	testpoll.Until(t, "rounds past the threshold", func() bool { return primary.count("GET /health") >= threshold+2 })
+	if s, _ := h.hub.DR.Get(); s != nil && len(s.Incidents) != 0 {
+		t.Fatalf("serving vLLM instances: incidents %+v, want none", s.Incidents)
+	}
+	if n := primary.count("GET /healthz"); n != 1 {
+		t.Errorf("m1-a was asked /healthz %d times; once its API is known, want only vLLM's", n)
+	}
+	if n := primary.count("POST /v1/models/m1/predict") + primary.count("POST /v1/completions"); n != 0 {
+		t.Errorf("m1-a was deep-probed %d times; vLLM has no deep probe without one in the policy", n)
+	}
+
+	primary.set(http.StatusServiceUnavailable, false)
+	s := h.waitState(t, "m1-a drained", func(s *dr.State) bool { return h.effective(s, "m1-a") == "hot primary unhealthy" })
+	if inc := s.Incidents[0]; inc.Failure != dr.FailureProbe || inc.Replacement != "m1-b" {
+		t.Errorf("incident %+v: want m1-a's probe failure replaced by m1-b", inc)
+	}
+}
+
+func TestLoopDrainsASleepingVLLMPrimary(t *testing.T) {
+	primary, standby := newVLLMServer(t), newVLLMServer(t)
+	f := fleetOf(vllmInstance(t, "m1-a", primary, topology.RolePrimary, 0), vllmInstance(t, "m1-b", standby, topology.RoleStandby, 1))
+	h := startLoop(t, f, testPolicy(1, 0, 0), Config{GuardShare: 0.9})
+
+	primary.set(http.StatusOK, true)
+	s := h.waitState(t, "m1-a drained", func(s *dr.State) bool { return h.effective(s, "m1-a") == "hot primary unhealthy" })
+	if got := h.effective(s, "m1-b"); got != "hot primary serving" {
+		t.Errorf("m1-b is %q, want the promoted primary", got)
+	}
+	if n := primary.count("GET /is_sleeping"); n < threshold {
+		t.Errorf("m1-a drained after %d /is_sleeping answers, want at least failoverThreshold %d", n, threshold)
+	}
+}
+
+func TestLoopDeepProbeFindsACorruptVLLMModel(t *testing.T) {
+	primary, standby := newVLLMServer(t), newVLLMServer(t)
+	f := fleetOf(vllmInstance(t, "m1-a", primary, topology.RolePrimary, 0), vllmInstance(t, "m1-b", standby, topology.RoleStandby, 1))
+	p := testPolicy(1, 0, 0)
+	p.Models[0].DeepProbe = &drpolicy.DeepProbe{Prompt: "The capital of France is", Expect: "Paris", MaxTokens: 4}
+	h := startLoop(t, f, p, Config{})
+
+	testpoll.Until(t, "m1-a deep-probed", func() bool { return primary.count("POST /v1/completions") > 0 })
+	primary.setCompletion(" Lyon.")
+	s := h.waitState(t, "m1-a drained", func(s *dr.State) bool { return h.effective(s, "m1-a") == "hot primary unhealthy" })
+	if inc := s.Incidents[0]; inc.Failure != dr.FailureModelCorruption || inc.Replacement != "m1-b" {
+		t.Errorf("incident %+v: want m1-a's model corruption, m1-b promoted", inc)
+	}
+}
+
+func TestLoopFindsTheAPIAgainWhenAnInstanceMoves(t *testing.T) {
+	sim, standby := newModelServer(t), newModelServer(t)
+	simStandby := instance(t, "m1-b", standby, topology.TierHot, topology.RoleStandby, 1)
+	h := startLoop(t, fleetOf(instance(t, "m1-a", sim, topology.TierHot, topology.RolePrimary, 0), simStandby), testPolicy(1, 0, 0), Config{})
+	testpoll.Until(t, "m1-a probed as modelsim", func() bool { probes, _ := sim.counts(); return probes >= 2 })
+
+	// m1-a comes back at a new address, served by vLLM: the modelsim API
+	// learned at the old one must not be asked there.
+	moved := newVLLMServer(t)
+	h.hub.Fleet.Publish(fleetOf(vllmInstance(t, "m1-a", moved, topology.RolePrimary, 0), simStandby))
+	testpoll.Until(t, "rounds past the threshold at the new address", func() bool { return moved.count("GET /health") >= threshold+2 })
+	if s, _ := h.hub.DR.Get(); s != nil && len(s.Incidents) != 0 {
+		t.Fatalf("incidents %+v after m1-a moved to a serving vLLM server, want none", s.Incidents)
+	}
+	if n := moved.count("GET /healthz"); n != 1 {
+		t.Errorf("the new server was asked /healthz %d times, want once, to find its API", n)
 	}
 }

@@ -13,6 +13,7 @@ type Metrics struct {
 	recovery  *prometheus.HistogramVec
 	actions   *prometheus.CounterVec
 	guardHeld prometheus.Gauge
+	lag       *prometheus.GaugeVec
 }
 
 // NewMetrics registers the engine's series with reg.
@@ -31,8 +32,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "inferxds_dr_guard_held",
 			Help: "1 while too many instances fail at once for the probes to be trusted and failures are held.",
 		}),
+		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "inferxds_dr_checkpoint_lag_seconds",
+			Help: "How far each instance's reported checkpoint is behind its model's freshest: what promoting it would lose (compare with the model's rpo).",
+		}, []string{"model", "instance"}),
 	}
-	reg.MustRegister(m.recovery, m.actions, m.guardHeld)
+	reg.MustRegister(m.recovery, m.actions, m.guardHeld, m.lag)
 	return m
 }
 
@@ -73,5 +78,14 @@ func (m *Metrics) StageReached(before, after dr.Incident) {
 		if s.was.IsZero() && !s.is.IsZero() && !from.IsZero() {
 			m.recovery.WithLabelValues(after.Model, string(after.Failure), s.name).Observe(s.is.Sub(from).Seconds())
 		}
+	}
+}
+
+// CheckpointLags sets the lag series to lags, dropping instances no longer
+// reporting.
+func (m *Metrics) CheckpointLags(lags []dr.CheckpointLag) {
+	m.lag.Reset()
+	for _, l := range lags {
+		m.lag.WithLabelValues(l.Model, l.Instance).Set(l.Lag.Seconds())
 	}
 }

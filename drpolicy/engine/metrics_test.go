@@ -42,3 +42,28 @@ func TestMetricsActionsByResult(t *testing.T) {
 		t.Fatalf("wake errors = %v, want 2", got)
 	}
 }
+
+func TestMetricsCheckpointLagBehindTheModelsFreshest(t *testing.T) {
+	m := NewMetrics(prometheus.NewRegistry())
+	t0 := time.Unix(1000, 0)
+	at := func(d time.Duration) *dr.Checkpoint { return &dr.Checkpoint{ID: "c", Time: t0.Add(d)} }
+	s := &dr.State{Instances: []dr.InstanceState{
+		{Name: "a-primary", Model: "a", Checkpoint: at(0)},
+		{Name: "a-standby", Model: "a", Checkpoint: at(-90 * time.Second)},
+		{Name: "b-primary", Model: "b", Checkpoint: at(-time.Hour)},
+		{Name: "b-new", Model: "b"},
+	}}
+	m.CheckpointLags(s.CheckpointLags())
+	for instance, want := range map[string]float64{"a-primary": 0, "a-standby": 90, "b-primary": 0} {
+		if got := testutil.ToFloat64(m.lag.WithLabelValues(instance[:1], instance)); got != want {
+			t.Errorf("%s lag = %v s, want %v", instance, got, want)
+		}
+	}
+	if n := testutil.CollectAndCount(m.lag); n != 3 {
+		t.Errorf("%d lag series, want 3: an instance without a checkpoint has none", n)
+	}
+	m.CheckpointLags(nil)
+	if n := testutil.CollectAndCount(m.lag); n != 0 {
+		t.Errorf("%d lag series after every instance stopped reporting, want 0", n)
+	}
+}

@@ -9,48 +9,153 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 
+	"github.com/inferxds/inferxds/drpolicy"
 	"github.com/inferxds/inferxds/drpolicy/dr"
 )
 
-// Health is an instance's answer to GET /healthz.
+// API is the health API an instance's model server speaks.
+type API int
+
+const (
+	// APIUnknown: no answer told yet.
+	APIUnknown API = iota
+	// APIModelsim: GET /healthz as JSON with status and checkpoint, and
+	// POST /v1/models/<model>/predict echoing its input.
+	APIModelsim
+	// APIVLLM: vLLM's GET /health (200, empty body) and GET /is_sleeping
+	// ({"is_sleeping": bool}) beside OpenAI's API.
+	APIVLLM
+)
+
+func (a API) String() string {
+	switch a {
+	case APIModelsim:
+		return "modelsim"
+	case APIVLLM:
+		return "vllm"
+	default:
+		return "unknown"
+	}
+}
+
+// Health is an instance's answer to a health probe.
 type Health struct {
 	Status     string         `json:"status"`
 	Sleeping   bool           `json:"sleeping"`
 	Checkpoint *dr.Checkpoint `json:"checkpoint,omitempty"`
+	// API is the health API that answered (APIUnknown when none did).
+	API API `json:"-"`
 }
 
 // Serving reports whether the instance can take traffic.
 func (h Health) Serving() bool { return h.Status == "serving" }
 
-// maxHealthBody bounds how much of a /healthz reply is read.
+// maxHealthBody bounds how much of a health reply is read.
 const maxHealthBody = 64 << 10
 
-// ProbeHealth asks the instance at addr (host:port) for GET /healthz. An
-// answer that is not 200 still yields its parsed body, so a sleeping or
-// loading instance reports its checkpoint; the error says why it is not
-// serving.
+// errNotModelsim marks a /healthz that is not modelsim's: not found, or
+// not JSON.
+var errNotModelsim = errors.New("not modelsim's health API")
+
+// ProbeHealth asks the instance at addr (host:port) how it is, finding its
+// API: ProbeHealthAs with APIUnknown.
 func ProbeHealth(ctx context.Context, c *http.Client, addr string) (Health, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/healthz", nil)
-	if err != nil {
-		return Health{}, err
+	return ProbeHealthAs(ctx, c, addr, APIUnknown)
+}
+
+// ProbeHealthAs asks the instance at addr how it is in the API given. With
+// APIUnknown it asks modelsim's GET /healthz first and, when that is not
+// found or not JSON, vLLM's GET /health and GET /is_sleeping. The answer's
+// API says which one answered. An answer that is not serving still yields
+// what it said (a sleeping or loading instance's checkpoint); the error
+// says why it is not serving.
+func ProbeHealthAs(ctx context.Context, c *http.Client, addr string, api API) (Health, error) {
+	if api != APIVLLM {
+		h, err := probeHealthz(ctx, c, addr)
+		if api == APIModelsim || !errors.Is(err, errNotModelsim) {
+			return h, err
+		}
 	}
-	resp, err := c.Do(req)
+	return probeVLLM(ctx, c, addr)
+}
+
+// probeHealthz is modelsim's probe: GET /healthz as JSON.
+func probeHealthz(ctx context.Context, c *http.Client, addr string) (Health, error) {
+	resp, err := get(ctx, c, addr, "/healthz")
 	if err != nil {
 		return Health{}, err
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusNotFound {
+		return Health{}, fmt.Errorf("healthz %s: HTTP 404: %w", addr, errNotModelsim)
+	}
 	var h Health
 	if err := json.NewDecoder(io.LimitReader(resp.Body, maxHealthBody)).Decode(&h); err != nil {
-		return Health{}, fmt.Errorf("healthz %s: HTTP %d, body: %w", addr, resp.StatusCode, err)
+		return Health{}, fmt.Errorf("healthz %s: HTTP %d, body: %w (%w)", addr, resp.StatusCode, err, errNotModelsim)
 	}
+	h.API = APIModelsim
 	if resp.StatusCode != http.StatusOK || !h.Serving() {
 		return h, fmt.Errorf("healthz %s: HTTP %d, status %q", addr, resp.StatusCode, h.Status)
 	}
 	return h, nil
+}
+
+// probeVLLM is vLLM's probe: GET /health must be 200, then GET
+// /is_sleeping tells a sleeping server (a warm standby) from a serving
+// one; a server without sleep mode has no /is_sleeping and is serving.
+// vLLM reports no checkpoint.
+func probeVLLM(ctx context.Context, c *http.Client, addr string) (Health, error) {
+	resp, err := get(ctx, c, addr, "/health")
+	if err != nil {
+		return Health{}, err
+	}
+	drainClose(resp)
+	switch resp.StatusCode {
+	case http.StatusOK:
+	case http.StatusNotFound:
+		return Health{}, fmt.Errorf("health %s: neither GET /healthz (modelsim) nor GET /health (vLLM) is served", addr)
+	default:
+		return Health{Status: "failing", API: APIVLLM}, fmt.Errorf("health %s: HTTP %d", addr, resp.StatusCode)
+	}
+	resp, err = get(ctx, c, addr, "/is_sleeping")
+	if err != nil {
+		return Health{}, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusNotFound {
+		return Health{Status: "serving", API: APIVLLM}, nil
+	}
+	var sleeping struct {
+		IsSleeping *bool `json:"is_sleeping"`
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, maxHealthBody)).Decode(&sleeping); err != nil || resp.StatusCode != http.StatusOK || sleeping.IsSleeping == nil {
+		return Health{Status: "failing", API: APIVLLM}, fmt.Errorf("is_sleeping %s: HTTP %d, want 200 and {\"is_sleeping\": bool}", addr, resp.StatusCode)
+	}
+	if *sleeping.IsSleeping {
+		return Health{Status: "sleeping", Sleeping: true, API: APIVLLM}, fmt.Errorf("health %s: asleep", addr)
+	}
+	return Health{Status: "serving", API: APIVLLM}, nil
+}
+
+func get(ctx context.Context, c *http.Client, addr, path string) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+path, nil)
+	if err != nil {
+		return nil, err
+	}
+	return c.Do(req)
+}
+
+// drainClose reads what is left of a small body so the connection is
+// reused, and closes it.
+func drainClose(resp *http.Response) {
+	io.Copy(io.Discard, io.LimitReader(resp.Body, maxHealthBody))
+	resp.Body.Close()
 }
 
 // DeepProbeInput is what the deep probe asks a model to echo.
@@ -81,4 +186,46 @@ func ProbeDeep(ctx context.Context, c *http.Client, addr, model string) (corrupt
 		return true, fmt.Errorf("deep probe %s: model %s answered %q, want %q", addr, model, got.Output, DeepProbeInput)
 	}
 	return false, nil
+}
+
+// ProbeCompletion asks an instance that speaks OpenAI's API (vLLM) to run
+// the model on the policy's known request: POST /v1/completions with the
+// prompt, temperature 0 and max_tokens. corrupt reports an answer whose
+// text lacks the expected one; err a request that got no answer.
+func ProbeCompletion(ctx context.Context, c *http.Client, addr string, dp drpolicy.DeepProbe) (corrupt bool, err error) {
+	body, _ := json.Marshal(completionRequest{Model: dp.Model, Prompt: dp.Prompt, MaxTokens: dp.MaxTokens})
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+addr+"/v1/completions", bytes.NewReader(body))
+	if err != nil {
+		return false, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := c.Do(req)
+	if err != nil {
+		return false, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return false, fmt.Errorf("deep probe %s: HTTP %d", addr, resp.StatusCode)
+	}
+	var got struct {
+		Choices []struct {
+			Text string `json:"text"`
+		} `json:"choices"`
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, maxHealthBody)).Decode(&got); err != nil || len(got.Choices) == 0 {
+		return true, fmt.Errorf("deep probe %s: no completion in the answer", addr)
+	}
+	if text := got.Choices[0].Text; !strings.Contains(text, dp.Expect) {
+		return true, fmt.Errorf("deep probe %s: %q completed as %q, want it to contain %q", addr, dp.Prompt, text, dp.Expect)
+	}
+	return false, nil
+}
+
+// completionRequest is OpenAI's completion request, greedy so that the
+// answer is the same every time.
+type completionRequest struct {
+	Model       string  `json:"model,omitempty"`
+	Prompt      string  `json:"prompt"`
+	MaxTokens   int     `json:"max_tokens"`
+	Temperature float64 `json:"temperature"`
 }

@@ -6,7 +6,10 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
+
+	"github.com/inferxds/inferxds/drpolicy"
 )
 
 func healthServer(t *testing.T, code int, body string) string {
@@ -99,5 +102,148 @@ func TestProbeDeep(t *testing.T) {
 		if corrupt != tc.wantCorrupt || (err != nil) != tc.wantErr {
 			t.Errorf("%s: corrupt=%v err=%v, want corrupt=%v err=%v", name, corrupt, err, tc.wantCorrupt, tc.wantErr)
 		}
+	}
+}
+
+// vllmServer answers as vLLM does: GET /health (200 or 503, empty body),
+// GET /is_sleeping and OpenAI's POST /v1/completions, nothing else. It
+// counts the requests by path.
+type vllmServer struct {
+	addr string
+
+	mu         sync.Mutex
+	code       int    // /health's status
+	sleeping   bool   // /is_sleeping's answer
+	completion string // every completion's text
+	requests   map[string]int
+	// lastCompletion is the last completion request's body.
+	lastCompletion map[string]any
+}
+
+func newVLLMServer(t *testing.T) *vllmServer {
+	t.Helper()
+	v := &vllmServer{code: http.StatusOK, completion: " Paris.", requests: map[string]int{}}
+	srv := httptest.NewServer(http.HandlerFunc(v.serveHTTP))
+	t.Cleanup(srv.Close)
+	v.addr = strings.TrimPrefix(srv.URL, "http://")
+	return v
+}
+
+func (v *vllmServer) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	v.mu.Lock()
+	v.requests[r.Method+" "+r.URL.Path]++
+	code, sleeping, completion := v.code, v.sleeping, v.completion
+	if r.URL.Path == "/v1/completions" {
+		json.NewDecoder(r.Body).Decode(&v.lastCompletion)
+	}
+	v.mu.Unlock()
+	switch r.Method + " " + r.URL.Path {
+	case "GET /health":
+		w.WriteHeader(code)
+	case "GET /is_sleeping":
+		json.NewEncoder(w).Encode(map[string]bool{"is_sleeping": sleeping})
+	case "POST /v1/completions":
+		json.NewEncoder(w).Encode(map[string]any{"choices": []map[string]string{{"text": completion}}})
+	default:
+		http.NotFound(w, r)
+	}
+}
+
+func (v *vllmServer) set(code int, sleeping bool) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.code, v.sleeping = code, sleeping
+}
+
+func (v *vllmServer) setCompletion(text string) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.completion = text
+}
+
+func (v *vllmServer) count(request string) int {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.requests[request]
+}
+
+func TestProbeHealthVLLM(t *testing.T) {
+	for name, tc := range map[string]struct {
+		code       int
+		sleeping   bool
+		wantStatus string
+		wantErr    bool
+	}{
+		"serving":  {200, false, "serving", false},
+		"sleeping": {200, true, "sleeping", true},
+		"HTTP 503": {503, false, "failing", true},
+	} {
+		t.Run(name, func(t *testing.T) {
+			v := newVLLMServer(t)
+			v.set(tc.code, tc.sleeping)
+			h, err := ProbeHealth(context.Background(), http.DefaultClient, v.addr)
+			if h.Status != tc.wantStatus || h.API != APIVLLM || (err != nil) != tc.wantErr {
+				t.Fatalf("probe = %+v, %v; want status %q from vLLM's API, error %v", h, err, tc.wantStatus, tc.wantErr)
+			}
+			if h.Sleeping != tc.sleeping || h.Checkpoint != nil {
+				t.Errorf("probe = %+v; want sleeping %v and no checkpoint", h, tc.sleeping)
+			}
+		})
+	}
+}
+
+func TestProbeHealthAsKnownAPIAsksOneURL(t *testing.T) {
+	v := newVLLMServer(t)
+	if h, err := ProbeHealthAs(context.Background(), http.DefaultClient, v.addr, APIVLLM); err != nil || !h.Serving() {
+		t.Fatalf("probe as vLLM = %+v, %v; want serving", h, err)
+	}
+	if n := v.count("GET /healthz"); n != 0 {
+		t.Errorf("a probe as vLLM asked /healthz %d times", n)
+	}
+	if h, err := ProbeHealthAs(context.Background(), http.DefaultClient, v.addr, APIModelsim); err == nil {
+		t.Errorf("probe of a vLLM server as modelsim = %+v; want an error", h)
+	}
+	if n := v.count("GET /health"); n != 1 {
+		t.Errorf("a probe as modelsim fell back to /health: asked %d times in all, want 1", n)
+	}
+}
+
+func TestProbeHealthNeitherAPI(t *testing.T) {
+	srv := httptest.NewServer(http.NotFoundHandler())
+	t.Cleanup(srv.Close)
+	h, err := ProbeHealth(context.Background(), http.DefaultClient, strings.TrimPrefix(srv.URL, "http://"))
+	if err == nil || h.API != APIUnknown {
+		t.Fatalf("probe of a server with no health API = %+v, %v; want an error and no API", h, err)
+	}
+}
+
+func TestProbeCompletion(t *testing.T) {
+	dp := drpolicy.DeepProbe{Prompt: "The capital of France is", Expect: "Paris", MaxTokens: 4}
+	for name, tc := range map[string]struct {
+		text        string
+		wantCorrupt bool
+	}{
+		"expected text": {" Paris.", false},
+		"wrong text":    {" Lyon.", true},
+	} {
+		t.Run(name, func(t *testing.T) {
+			v := newVLLMServer(t)
+			v.setCompletion(tc.text)
+			corrupt, err := ProbeCompletion(context.Background(), http.DefaultClient, v.addr, dp)
+			if corrupt != tc.wantCorrupt || (err != nil) != tc.wantCorrupt {
+				t.Fatalf("corrupt=%v err=%v, want corrupt=%v", corrupt, err, tc.wantCorrupt)
+			}
+			v.mu.Lock()
+			defer v.mu.Unlock()
+			got := v.lastCompletion
+			if got["prompt"] != dp.Prompt || got["temperature"] != 0.0 || got["max_tokens"] != 4.0 || got["model"] != nil {
+				t.Errorf("request %v: want the prompt, temperature 0, max_tokens 4 and no model", got)
+			}
+		})
+	}
+	srv := httptest.NewServer(http.NotFoundHandler())
+	t.Cleanup(srv.Close)
+	if corrupt, err := ProbeCompletion(context.Background(), http.DefaultClient, strings.TrimPrefix(srv.URL, "http://"), dp); corrupt || err == nil {
+		t.Errorf("HTTP 404: corrupt=%v err=%v; want an error, not corruption", corrupt, err)
 	}
 }

@@ -3,11 +3,10 @@ package deploycheck
 import (
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"testing"
 
 	"github.com/inferxds/inferxds/e2e/kubeenv"
+	"github.com/inferxds/inferxds/internal/testbin"
 )
 
 // deployDir is the repository's deploy directory, seen from this package.
@@ -21,17 +20,13 @@ func TestMain(m *testing.M) {
 }
 
 func run(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "inferxds-deploycheck-")
+	bins, remove, err := testbin.BuildAll("inferxds-deploycheck-", "github.com/inferxds/inferxds/cmd/inferxds")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "deploycheck:", err)
 		return 1
 	}
-	defer os.RemoveAll(dir)
-	inferxds = filepath.Join(dir, "inferxds")
-	if out, err := exec.Command("go", "build", "-o", inferxds, "github.com/inferxds/inferxds/cmd/inferxds").CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "deploycheck: go build: %v\n%s", err, out)
-		return 1
-	}
+	defer remove()
+	inferxds = bins[0]
 	code := m.Run()
 	if summary := kubeenv.SkipSummary(); summary != "" {
 		fmt.Println("deploycheck:", summary)

@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 
 	"github.com/inferxds/inferxds/drpolicy"
+	actuatorkube "github.com/inferxds/inferxds/drpolicy/actuator/kube"
 )
 
 // kustomizations are what users build with `kubectl kustomize`, and the
@@ -53,51 +54,66 @@ func TestDeployPolicyConfigMapsLoadAndMatchTheWorkloads(t *testing.T) {
 	for _, k := range kustomizations {
 		t.Run(k.dir, func(t *testing.T) {
 			objects := render(t, k.dir)
-			policy := loadPolicyConfigMap(t, objects)
-			if policy == nil {
+			data, ok := configMapData(t, objects, "inferxds-policy")
+			if !ok {
 				return
 			}
-			for _, m := range policy.Models {
-				got := standbys(t, objects, m.Name)
-				if got == [3]int{} {
-					continue // the kustomization has no workloads of this model
+			policy := loadPolicy(t, data)
+			templates, hasTemplates := configMapData(t, objects, "inferxds-pod-templates")
+			for file, text := range templates {
+				if _, err := actuatorkube.ParseTemplate(file, []byte(text)); err != nil {
+					t.Errorf("ConfigMap inferxds-pod-templates: %v", err)
 				}
-				if want := [3]int{m.HotStandby, m.WarmStandby, m.ColdStandby}; got != want {
+			}
+			for _, m := range policy.Models {
+				if got, want := standbys(t, objects, m.Name), [3]int{m.HotStandby, m.WarmStandby, m.ColdStandby}; got != [3]int{} && got != want {
 					t.Errorf("model %s: standby Deployments give hot, warm, cold %v; the policy says %v", m.Name, got, want)
+				}
+				_, own := templates[m.Name+".yaml"]
+				_, fallback := templates[actuatorkube.DefaultTemplate]
+				if hasTemplates && !own && !fallback {
+					t.Errorf("model %s: no Pod template (%s.yaml or %s) to create its standbys from", m.Name, m.Name, actuatorkube.DefaultTemplate)
 				}
 			}
 		})
 	}
 }
 
-// loadPolicyConfigMap loads the policy ConfigMap inferxds-policy among
-// objects as serve loads the mounted directory; nil when there is none.
-func loadPolicyConfigMap(t *testing.T, objects []*unstructured.Unstructured) *drpolicy.Policy {
+// configMapData is the data of the ConfigMap named name among objects, and
+// whether there is one.
+func configMapData(t *testing.T, objects []*unstructured.Unstructured, name string) (map[string]string, bool) {
 	t.Helper()
 	for _, o := range objects {
-		if o.GetKind() != "ConfigMap" || o.GetName() != "inferxds-policy" {
+		if o.GetKind() != "ConfigMap" || o.GetName() != name {
 			continue
 		}
 		var cm corev1.ConfigMap
 		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(o.Object, &cm); err != nil {
 			t.Fatal(err)
 		}
-		dir := fstest.MapFS{}
-		for name, data := range cm.Data {
-			dir["policy/"+name] = &fstest.MapFile{Data: []byte(data)}
-		}
-		policy, err := drpolicy.LoadFS(dir, "policy")
-		if err != nil {
-			t.Fatalf("ConfigMap inferxds-policy: %v", err)
-		}
-		return policy
+		return cm.Data, true
 	}
-	return nil
+	return nil, false
+}
+
+// loadPolicy loads a policy ConfigMap's files as serve loads the mounted
+// directory.
+func loadPolicy(t *testing.T, files map[string]string) *drpolicy.Policy {
+	t.Helper()
+	dir := fstest.MapFS{}
+	for name, data := range files {
+		dir["policy/"+name] = &fstest.MapFile{Data: []byte(data)}
+	}
+	policy, err := drpolicy.LoadFS(dir, "policy")
+	if err != nil {
+		t.Fatalf("ConfigMap inferxds-policy: %v", err)
+	}
+	return policy
 }
 
 // standbys counts a model's standbys in its Deployments: the replicas of
-// hot and warm standby Deployments, and cold standby Deployments (kept at
-// zero replicas until needed).
+// its hot and of its warm standby Deployments, and its cold standby
+// Deployments, which run none.
 func standbys(t *testing.T, objects []*unstructured.Unstructured, model string) [3]int {
 	t.Helper()
 	var n [3]int
@@ -110,13 +126,16 @@ func standbys(t *testing.T, objects []*unstructured.Unstructured, model string) 
 		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(o.Object, &d); err != nil {
 			t.Fatalf("Deployment %s: %v", o.GetName(), err)
 		}
-		replicas := ptr.Deref(d.Spec.Replicas, 1)
+		replicas := int(ptr.Deref(d.Spec.Replicas, 1))
 		switch tier := labels["inferxds.io/tier"]; tier {
 		case "hot":
-			n[0] += int(replicas)
+			n[0] += replicas
 		case "warm":
-			n[1] += int(replicas)
+			n[1] += replicas
 		case "cold":
+			if replicas != 0 {
+				t.Errorf("cold Deployment %s runs %d replicas, want 0", o.GetName(), replicas)
+			}
 			n[2]++
 		default:
 			t.Errorf("Deployment %s: tier %q is not hot, warm or cold", o.GetName(), tier)

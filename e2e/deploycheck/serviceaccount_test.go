@@ -7,14 +7,18 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	authorizationv1 "k8s.io/api/authorization/v1"
+	coordinationv1 "k8s.io/api/coordination/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/utils/ptr"
 
 	"github.com/inferxds/inferxds/e2e/kubeenv"
 	"github.com/inferxds/inferxds/internal/testpki"
@@ -55,6 +59,8 @@ func TestDeployServiceAccountMayDoItsJobAndNoMore(t *testing.T) {
 		{"create", "", "pods", "inference", ""},
 		{"delete", "", "pods", "inference", "llama-2-7b-hot-x"},
 		{"watch", "discovery.k8s.io", "endpointslices", "inference", ""},
+		{"list", "apps", "deployments", "inference", ""},
+		{"watch", "apps", "deployments", "inference", ""},
 		{"get", "apps", "deployments", "inference", "llama-2-7b-cold"},
 		{"patch", "apps", "deployments", "inference", "llama-2-7b-cold"},
 		{"create", "apps", "deployments", "inference", ""},
@@ -108,6 +114,7 @@ func TestDeploySettingsRunServeAsItsServiceAccount(t *testing.T) {
 	env := kubeenv.Start(t)
 	applyBaseRBAC(t, env.Config)
 	kubeconfig := impersonating(t, env.Kubeconfig)
+	client := kubernetes.NewForConfigOrDie(env.Config)
 	for _, k := range kustomizations {
 		t.Run(k.dir, func(t *testing.T) {
 			settings := configMapFile(t, render(t, k.dir), "inferxds-settings", "settings.yaml")
@@ -122,7 +129,8 @@ func TestDeploySettingsRunServeAsItsServiceAccount(t *testing.T) {
 			// ServiceAccount.
 			readyFile := filepath.Join(dir, "ready.json")
 			args := []string{"serve", "--config", file, "--kubeconfig", kubeconfig,
-				"--policy-dir", filepath.Join(deployDir, "base/policy"),
+				"--policy-dir", filepath.Join(deployDir, "base/policy"), "--pod-templates", filepath.Join(deployDir, "base/templates"),
+				"--lease-namespace", leaseNamespace,
 				"--xds-address", "127.0.0.1:0", "--metrics-address", "127.0.0.1:0", "--ready-file", readyFile,
 				"--kube-sync-timeout", "20s"}
 			if strings.Contains(settings, "tlsCert:") {
@@ -130,8 +138,48 @@ func TestDeploySettingsRunServeAsItsServiceAccount(t *testing.T) {
 				cert := ca.Server("inferxds")
 				args = append(args, "--tls-cert", cert.CertFile, "--tls-key", cert.KeyFile, "--client-ca", ca.CertFile)
 			}
+			leaderElect := strings.Contains(settings, "leaderElect: true")
+			if leaderElect {
+				deleteLease(t, client) // the last subtest's serve may still hold it
+			}
 			startServe(t, args, readyFile)
+			if leaderElect {
+				waitForLeader(t, client)
+			}
 		})
+	}
+}
+
+// leaseName and leaseNamespace are base's leader Lease.
+const leaseName, leaseNamespace = "inferxds-leader", "inferxds-system"
+
+func deleteLease(t *testing.T, client kubernetes.Interface) {
+	t.Helper()
+	err := client.CoordinationV1().Leases(leaseNamespace).Delete(t.Context(), leaseName, metav1.DeleteOptions{})
+	if err != nil && !apierrors.IsNotFound(err) {
+		t.Fatal(err)
+	}
+}
+
+// waitForLeader waits until a replica holds base's Lease: taking it is
+// what the ServiceAccount's Lease rules are for.
+func waitForLeader(t *testing.T, client kubernetes.Interface) {
+	t.Helper()
+	watch, err := client.CoordinationV1().Leases(leaseNamespace).Watch(t.Context(), metav1.ListOptions{FieldSelector: "metadata.name=" + leaseName})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer watch.Stop()
+	deadline := time.After(hangGuard)
+	for {
+		select {
+		case e := <-watch.ResultChan():
+			if lease, ok := e.Object.(*coordinationv1.Lease); ok && ptr.Deref(lease.Spec.HolderIdentity, "") != "" {
+				return
+			}
+		case <-deadline:
+			t.Fatalf("no replica took the Lease %s/%s within %v", leaseNamespace, leaseName, hangGuard)
+		}
 	}
 }
 
@@ -154,8 +202,13 @@ func impersonating(t *testing.T, kubeconfig string) string {
 	return path
 }
 
+// hangGuard bounds each wait on serve and the API server; none should
+// come near it.
+const hangGuard = time.Minute
+
 // startServe runs inferxds with args until it writes readyFile, failing the
-// test with its output if it exits first. It is stopped when the test ends.
+// test with its output if it exits first. It is stopped (SIGTERM, so that
+// it shuts down as in a Pod) when the test ends.
 func startServe(t *testing.T, args []string, readyFile string) {
 	t.Helper()
 	var out bytes.Buffer
@@ -168,10 +221,14 @@ func startServe(t *testing.T, args []string, readyFile string) {
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
 	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-exited
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(hangGuard):
+			_ = cmd.Process.Kill()
+			<-exited
+		}
 	})
-	const hangGuard = time.Minute
 	deadline := time.After(hangGuard)
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()

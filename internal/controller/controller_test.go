@@ -185,17 +185,22 @@ func start(t *testing.T, cfg Config) *harness {
 	cfg.Holdoff = cmp.Or(cfg.Holdoff, 20*time.Millisecond)
 	cfg.MaxDelay = cmp.Or(cfg.MaxDelay, 200*time.Millisecond)
 	h.c = New(h.srv, cfg)
+	runUntilCleanup(t, h.c)
+	return h
+}
+
+// runUntilCleanup runs c until the test ends.
+func runUntilCleanup(t *testing.T, c *Controller) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
-		h.c.Run(ctx)
+		c.Run(ctx)
 		close(done)
 	}()
 	t.Cleanup(func() {
 		cancel()
 		<-done
 	})
-	return h
 }
 
 // waitFor waits (30 s at most, a hang guard) for an event after which ok

@@ -1,7 +1,6 @@
 package controller
 
 import (
-	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -29,16 +28,7 @@ func startDR(t *testing.T) *drHarness {
 		Fleet: h.hub.Fleet, Policy: h.hub.Policy, DR: h.hub.DR, Translator: snapshot.NewTranslator(),
 		Holdoff: 20 * time.Millisecond, MaxDelay: 200 * time.Millisecond,
 	})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		h.c.Run(ctx)
-		close(done)
-	}()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-	})
+	runUntilCleanup(t, h.c)
 	h.srv.connect(envoyAZ1)
 	return h
 }

@@ -9,6 +9,7 @@
 package hub
 
 import (
+	"context"
 	"maps"
 	"reflect"
 	"sync"
@@ -79,6 +80,23 @@ func (v *Value[T]) Subscribe() (<-chan struct{}, func()) {
 		v.mu.Lock()
 		defer v.mu.Unlock()
 		delete(v.subs, ch)
+	}
+}
+
+// Follow calls fn with the latest value after each change (and at once when
+// a value is already there) until ctx ends; it runs in the caller's
+// goroutine and returns when ctx ends.
+func (v *Value[T]) Follow(ctx context.Context, fn func(T)) {
+	changed, stop := v.Subscribe()
+	defer stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-changed:
+			latest, _ := v.Get()
+			fn(latest)
+		}
 	}
 }
 

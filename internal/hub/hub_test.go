@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"context"
 	"errors"
 	"testing"
 
@@ -50,6 +51,27 @@ func TestPublishVersionsChangesAndWakesSubscribers(t *testing.T) {
 		t.Error("an ended subscription was woken")
 	default:
 	}
+}
+
+func TestFollowHandsOverEachChangeUntilCancelled(t *testing.T) {
+	h := New(nil)
+	h.Policy.Publish(&drpolicy.Policy{Models: []drpolicy.Model{{Name: "first"}}})
+	ctx, cancel := context.WithCancel(context.Background())
+	seen := make(chan string)
+	done := make(chan struct{})
+	go func() {
+		h.Policy.Follow(ctx, func(p *drpolicy.Policy) { seen <- p.Models[0].Name })
+		close(done)
+	}()
+	if got := <-seen; got != "first" {
+		t.Errorf("Follow began with %q, want the value already there, first", got)
+	}
+	h.Policy.Publish(&drpolicy.Policy{Models: []drpolicy.Model{{Name: "second"}}})
+	if got := <-seen; got != "second" {
+		t.Errorf("Follow after a change got %q, want second", got)
+	}
+	cancel()
+	<-done
 }
 
 func TestSubscribersMergeSignalsAndReadTheLatest(t *testing.T) {

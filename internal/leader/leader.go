@@ -14,6 +14,7 @@
 package leader
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -27,6 +28,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/leaderelection"
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/inferxds/inferxds/drpolicy/dr"
 	"github.com/inferxds/inferxds/internal/hub"
@@ -57,8 +60,10 @@ type Config struct {
 	// DefaultStateConfigMap.
 	StateConfigMap string
 	// Hub is where the DR state is read (leading) and published (not).
-	Hub    *hub.Hub
-	Logger *slog.Logger
+	Hub *hub.Hub
+	// Registry, when set, gets the inferxds_leader gauge.
+	Registry prometheus.Registerer
+	Logger   *slog.Logger
 }
 
 // Elector takes part in the election and carries the DR state.
@@ -80,6 +85,8 @@ type Elector struct {
 	starting bool
 	// leading is published true when a term starts and false when it ends.
 	leading *hub.Value[bool]
+	// leadingGauge is 1 while leading.
+	leadingGauge prometheus.Gauge
 	// lastWritten is the state the leader wrote last, as the watch saw it.
 	lastWritten func() (*dr.State, bool)
 }
@@ -106,24 +113,22 @@ func New(cfg Config) (*Elector, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	e := &Elector{
-		client: cfg.Client, ns: cfg.Namespace, leaseName: or(cfg.LeaseName, DefaultLeaseName), id: cfg.Identity,
+		client: cfg.Client, ns: cfg.Namespace, leaseName: cmp.Or(cfg.LeaseName, DefaultLeaseName), id: cfg.Identity,
 		lease: cfg.LeaseDuration, hub: cfg.Hub, log: cfg.Logger,
 		leading: hub.NewValue(func(a, b bool) bool { return a == b }),
+		leadingGauge: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "inferxds_leader", Help: "1 while this replica holds the Lease and decides what only one replica may.",
+		}),
 	}
-	e.state = stateStore{client: cfg.Client, ns: cfg.Namespace, name: or(cfg.StateConfigMap, DefaultStateConfigMap), id: cfg.Identity}
+	if cfg.Registry != nil {
+		if err := cfg.Registry.Register(e.leadingGauge); err != nil {
+			return nil, err
+		}
+	}
+	e.state = stateStore{client: cfg.Client, ns: cfg.Namespace, name: cmp.Or(cfg.StateConfigMap, DefaultStateConfigMap), id: cfg.Identity}
 	e.leading.Publish(false)
 	return e, nil
 }
-
-func or(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
-}
-
-// Identity is this replica's name in the Lease.
-func (e *Elector) Identity() string { return e.id }
 
 // Leading reports whether this replica holds the lease now.
 func (e *Elector) Leading() bool { return e.currentTerm() != nil }

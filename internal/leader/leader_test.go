@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/fake"
@@ -198,6 +199,9 @@ func TestLosingTheLeaseCancelsActuationAtOnce(t *testing.T) {
 	})
 	r := start(t, client, "replica-a")
 	waitLeader(t, r)
+	if g := testutil.ToFloat64(r.elector.leadingGauge); g != 1 {
+		t.Errorf("inferxds_leader %v while leading, want 1", g)
+	}
 
 	blocked := &countingActuator{started: make(chan struct{}, 1)}
 	result := make(chan error, 1)
@@ -220,6 +224,12 @@ func TestLosingTheLeaseCancelsActuationAtOnce(t *testing.T) {
 	}
 	if _, err := r.elector.Guard(&countingActuator{}).Do(context.Background(), wake); !errors.Is(err, ErrNotLeading) {
 		t.Errorf("an action after the lease was lost: %v, want ErrNotLeading", err)
+	}
+	ended, stop := r.elector.LeadingChanges()
+	defer stop()
+	waitUntil(t, "the term to end", ended, func() bool { leading, _ := r.elector.leading.Get(); return !leading })
+	if g := testutil.ToFloat64(r.elector.leadingGauge); g != 0 {
+		t.Errorf("inferxds_leader %v after the lease was lost, want 0", g)
 	}
 	failing.Store(false)
 	waitLeader(t, r) // and it takes part again once the API answers

@@ -25,6 +25,7 @@ func (e *Elector) startTerm(ctx context.Context) {
 		e.hub.DR.Publish(st)
 	}
 	e.term = ctx
+	e.leadingGauge.Set(1)
 	e.leading.Publish(true)
 	e.log.Info("leading", "lease", e.ns+"/"+e.leaseName, "identity", e.id, "continued", ok)
 }
@@ -54,6 +55,7 @@ func (e *Elector) endTerm() {
 		return
 	}
 	e.term = nil
+	e.leadingGauge.Set(0)
 	e.leading.Publish(false)
 	e.log.Warn("stopped leading", "lease", e.ns+"/"+e.leaseName, "identity", e.id)
 	if st, ok := e.lastWritten(); ok {

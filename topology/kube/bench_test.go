@@ -34,7 +34,7 @@ func BenchmarkFleetFrom(b *testing.B) {
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		f, err := FleetFrom(pods, slices, nodeObjs, Options{})
+		f, err := FleetFrom(pods, nil, slices, nodeObjs, Options{})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -1,6 +1,6 @@
-// Package kube is the Kubernetes fleet source: it maps Pods, EndpointSlices
-// and Nodes into the fleet IR (topology.Fleet) and watches them with
-// client-go shared informers.
+// Package kube is the Kubernetes fleet source: it maps Pods, Deployments,
+// EndpointSlices and Nodes into the fleet IR (topology.Fleet) and watches
+// them with client-go shared informers.
 //
 // It owns the mapping (FleetFrom, pure and table-tested), the label and
 // annotation keys that tie a Pod to a model, tier and role (Labels, shared
@@ -13,6 +13,16 @@
 //   - instances: Pods that run a model, placed, with an IP, and not yet
 //     Failed or Succeeded; named by their inferxds.io/instance label (the
 //     best serving Pod of those that share one) or "<pod>.<namespace>".
+//   - cold standbys: Deployments labelled with a model (the same keys),
+//     scaled to 0 replicas and with no running Pod their selector matches;
+//     tier cold, role standby, no address. Named as the Kubernetes actuator
+//     finds a Deployment: its inferxds.io/instance label, else its name (so
+//     that load scales it; give its Pod template the same instance label to
+//     keep the name once the Pod runs). Zone: the Pod template's
+//     nodeSelector on topology.kubernetes.io/zone, else its required node
+//     affinity to one zone or one node, else the Deployment's
+//     inferxds.io/zone annotation. A Deployment that runs a Pod is that
+//     Pod's instance.
 //   - model, tier and role: the Pod's labels (Labels); the seed's app,
 //     model and standby-type labels are understood too.
 //   - address: the Pod's IP; port: the inferxds.io/port annotation, else

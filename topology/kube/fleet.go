@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 
@@ -37,19 +38,21 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
-// FleetFrom maps Pods, EndpointSlices and Nodes into a fleet: one instance
-// per Pod that runs a model (see Labels.Read) and has an IP on a known
-// node, or per instance label (the best serving of its Pods); the nodes
-// that host one or have GPUs; their zones. The mapping is
-// pure and its output sorted, so the same objects in any order give an
-// equal fleet.
+// FleetFrom maps Pods, Deployments, EndpointSlices and Nodes into a fleet:
+// one instance per Pod that runs a model (see Labels.Read) and has an IP
+// on a known node, or per instance label (the best serving of its Pods);
+// a cold standby per Deployment of a model scaled to 0 with no running
+// Pod; the nodes that host an instance or have GPUs; their zones. The
+// mapping is pure and its output sorted, so the same objects in any order
+// give an equal fleet.
 //
-// A Pod or Node that cannot be mapped (a label value that means nothing,
-// no serving port, no zone) is left out and named in the error, which comes
+// A Pod, Deployment or Node that cannot be mapped (a label value that
+// means nothing, no serving port, no zone) is left out and named in the
+// error, which comes
 // beside the fleet of everything else: one mislabelled Pod does not stop
 // the others from being followed. The fleet is nil only when what was
 // mapped does not validate.
-func FleetFrom(pods []*corev1.Pod, endpointSlices []*discoveryv1.EndpointSlice, nodes []*corev1.Node, opts Options) (*topology.Fleet, error) {
+func FleetFrom(pods []*corev1.Pod, deployments []*appsv1.Deployment, endpointSlices []*discoveryv1.EndpointSlice, nodes []*corev1.Node, opts Options) (*topology.Fleet, error) {
 	opts = opts.withDefaults()
 	m := mapping{
 		opts: opts, endpoints: indexEndpoints(endpointSlices, opts.PortName), nodes: indexNodes(nodes),
@@ -67,6 +70,7 @@ func FleetFrom(pods []*corev1.Pod, endpointSlices []*discoveryv1.EndpointSlice, 
 	for _, c := range cands {
 		m.add(c)
 	}
+	m.addColdStandbys(deployments, pods)
 	m.addNodesAndZones()
 	f := &topology.Fleet{Zones: m.zones, Nodes: m.fleetNodes, Instances: m.instances}
 	f.ApplyDefaults()

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 
@@ -32,13 +33,14 @@ func readyNode(name, zone string, gpus ...topology.GPU) topology.Node {
 
 func TestFleetFrom(t *testing.T) {
 	for _, tc := range []struct {
-		name    string
-		pods    []*corev1.Pod
-		slices  []*discoveryv1.EndpointSlice
-		nodes   []*corev1.Node
-		opts    Options
-		want    *topology.Fleet
-		wantErr []string
+		name        string
+		pods        []*corev1.Pod
+		deployments []*appsv1.Deployment
+		slices      []*discoveryv1.EndpointSlice
+		nodes       []*corev1.Node
+		opts        Options
+		want        *topology.Fleet
+		wantErr     []string
 	}{{
 		name: "primary and standby in an active and a standby zone",
 		pods: []*corev1.Pod{
@@ -59,6 +61,65 @@ func TestFleetFrom(t *testing.T) {
 					return in
 				}(),
 			},
+		},
+	}, {
+		name: "cold standbys: Deployments of a model at 0 replicas with no running Pod",
+		pods: []*corev1.Pod{
+			kubetest.Pod("llama-0", "n1", "10.0.0.1", model("llama")),
+			// Its Deployment was scaled to 0; the Pod still stops.
+			kubetest.Pod("llama-stopping-7c9f-a", "n1", "10.0.0.2", model("llama"), kubetest.WithLabels(map[string]string{kubetest.DeploymentNameLabel: "llama-stopping"})),
+			kubetest.Pod("llama-shared-7c9f-a", "n1", "10.0.0.3", model("llama"), kubetest.WithLabels(map[string]string{DefaultInstanceLabel: "llama-shared"})),
+		},
+		deployments: []*appsv1.Deployment{
+			kubetest.Deployment("llama-cold", 0, coldLabels("llama"), kubetest.InZone("az-3")),
+			kubetest.Deployment("llama-cold-labelled", 0, withLabel(coldLabels("llama"), DefaultInstanceLabel, "llama-cold-b"), requireNode(corev1.NodeSelectorRequirement{
+				Key: ZoneLabel, Operator: corev1.NodeSelectorOpIn, Values: []string{"az-1"}}, false)),
+			kubetest.Deployment("llama-cold-pinned", 0, coldLabels("llama"), requireNode(corev1.NodeSelectorRequirement{
+				Key: "metadata.name", Operator: corev1.NodeSelectorOpIn, Values: []string{"n1"}}, true)),
+			func() *appsv1.Deployment {
+				d := kubetest.Deployment("llama-cold-annotated", 0, model("llama"))
+				d.Annotations = map[string]string{ZoneAnnotation: "az-2"}
+				return d
+			}(),
+			kubetest.Deployment("llama-stopping", 0, model("llama"), kubetest.InZone("az-1")),
+			kubetest.Deployment("llama-shared", 0, withLabel(coldLabels("llama"), DefaultInstanceLabel, "llama-shared"), kubetest.InZone("az-1")),
+			kubetest.Deployment("llama-starting", 1, model("llama"), kubetest.InZone("az-1")),
+			kubetest.Deployment("router", 0, map[string]string{"app": "model-router"}),
+		},
+		nodes: []*corev1.Node{kubetest.Node("n1", "az-1", 0)},
+		opts:  Options{StandbyZones: []string{"az-3"}},
+		want: &topology.Fleet{
+			Zones: []topology.Zone{{Name: "az-1", Role: topology.ZoneActive}, {Name: "az-2", Role: topology.ZoneActive}, {Name: "az-3", Role: topology.ZoneStandby}},
+			Nodes: []topology.Node{readyNode("n1", "az-1")},
+			Instances: []topology.Instance{
+				instance("llama-0", "llama", "n1", "az-1", "10.0.0.1", 8000, topology.HealthLoading),
+				coldStandby("llama-cold", "llama", "az-3"),
+				coldStandby("llama-cold-annotated", "llama", "az-2"),
+				coldStandby("llama-cold-b", "llama", "az-1"),
+				coldStandby("llama-cold-pinned", "llama", "az-1"),
+				{Name: "llama-shared", Model: "llama", Node: "n1", Zone: "az-1", Address: "10.0.0.3", Port: 8000,
+					Tier: topology.TierHot, Role: topology.RolePrimary, Health: topology.HealthLoading},
+				instance("llama-stopping-7c9f-a", "llama", "n1", "az-1", "10.0.0.2", 8000, topology.HealthLoading),
+			},
+		},
+	}, {
+		name: "cold Deployments that cannot be mapped are left out and named",
+		deployments: []*appsv1.Deployment{
+			kubetest.Deployment("good", 0, coldLabels("m"), kubetest.InZone("az-1")),
+			kubetest.Deployment("zoneless", 0, coldLabels("m")),
+			kubetest.Deployment("bad-tier", 0, withLabel(coldLabels("m"), DefaultTierLabel, "tepid"), kubetest.InZone("az-1")),
+			kubetest.Deployment("bad-name", 0, withLabel(coldLabels("m"), DefaultInstanceLabel, "Not_A_Name"), kubetest.InZone("az-1")),
+			kubetest.Deployment("bad-zone", 0, coldLabels("m"), kubetest.InZone("AZ 1")),
+		},
+		want: &topology.Fleet{
+			Zones:     []topology.Zone{{Name: "az-1", Role: topology.ZoneActive}},
+			Instances: []topology.Instance{coldStandby("good", "m", "az-1")},
+		},
+		wantErr: []string{
+			`deployment inference/zoneless: no zone: set the Pod template's nodeSelector topology.kubernetes.io/zone`,
+			`deployment inference/bad-tier: label inferxds.io/tier: must be hot, warm or cold (got "tepid")`,
+			`deployment inference/bad-name: instance name "Not_A_Name" is not a valid name`,
+			`deployment inference/bad-zone: zone name "AZ 1" is not a valid name`,
 		},
 	}, {
 		name: "health from endpoint conditions, deletion and the Pod's Ready condition; ended Pods are gone",
@@ -222,15 +283,16 @@ func TestFleetFrom(t *testing.T) {
 		},
 	}} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := FleetFrom(tc.pods, tc.slices, tc.nodes, tc.opts)
+			got, err := FleetFrom(tc.pods, tc.deployments, tc.slices, tc.nodes, tc.opts)
 			checkProblems(t, err, tc.wantErr)
 			if diff := cmp.Diff(tc.want, got); diff != "" {
 				t.Fatalf("fleet (-want +got):\n%s", diff)
 			}
 			slices.Reverse(tc.pods)
+			slices.Reverse(tc.deployments)
 			slices.Reverse(tc.slices)
 			slices.Reverse(tc.nodes)
-			if again, _ := FleetFrom(tc.pods, tc.slices, tc.nodes, tc.opts); !again.Equal(got) {
+			if again, _ := FleetFrom(tc.pods, tc.deployments, tc.slices, tc.nodes, tc.opts); !again.Equal(got) {
 				t.Fatalf("the same objects in reverse order map to another fleet:\n%s", cmp.Diff(got, again))
 			}
 		})
@@ -268,9 +330,36 @@ func withGPUs(in topology.Instance, gpus ...int) topology.Instance {
 	return in
 }
 
+func coldLabels(model string) map[string]string {
+	return map[string]string{DefaultModelLabel: model, DefaultTierLabel: "cold", DefaultRoleLabel: "standby"}
+}
+
+func withLabel(labels map[string]string, key, value string) map[string]string {
+	labels[key] = value
+	return labels
+}
+
+func coldStandby(name, model, zone string) topology.Instance {
+	return topology.Instance{Name: name, Model: model, Zone: zone, Tier: topology.TierCold, Role: topology.RoleStandby, Health: topology.HealthServing}
+}
+
+// requireNode gives the Pod (template) a required node affinity of one
+// term: the requirement as a field (the node's name) or a label.
+func requireNode(req corev1.NodeSelectorRequirement, field bool) kubetest.PodOption {
+	return func(p *corev1.Pod) {
+		term := corev1.NodeSelectorTerm{MatchExpressions: []corev1.NodeSelectorRequirement{req}}
+		if field {
+			term = corev1.NodeSelectorTerm{MatchFields: []corev1.NodeSelectorRequirement{req}}
+		}
+		p.Spec.Affinity = &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{
+			RequiredDuringSchedulingIgnoredDuringExecution: &corev1.NodeSelector{NodeSelectorTerms: []corev1.NodeSelectorTerm{term}},
+		}}
+	}
+}
+
 func TestFleetFromConflictingZoneRoles(t *testing.T) {
 	nodes := []*corev1.Node{kubetest.Node("n1", "az-1", 1, ZoneRoleLabel, "active"), kubetest.Node("n2", "az-1", 1, ZoneRoleLabel, "standby")}
-	f, err := FleetFrom(nil, nil, nodes, Options{})
+	f, err := FleetFrom(nil, nil, nil, nodes, Options{})
 	checkProblems(t, err, []string{"node n2: label inferxds.io/zone-role: standby, but another node of zone az-1 says active"})
 	if z, _ := f.Zone("az-1"); z.Role != topology.ZoneActive {
 		t.Fatalf("zone az-1 role = %q, want the first node's active", z.Role)
@@ -281,7 +370,7 @@ func TestFleetFromCustomLabelsAndPortName(t *testing.T) {
 	labels := Labels{Model: "example.com/model", Tier: "example.com/tier", Role: "example.com/role"}
 	pod := kubetest.Pod("p", "n1", "10.0.0.1", map[string]string{"example.com/model": "m", "example.com/tier": "warm", DefaultModelLabel: "ignored"})
 	pod.Spec.Containers[0].Ports = []corev1.ContainerPort{{Name: "http", ContainerPort: 1}, {Name: "serve", ContainerPort: 8000}}
-	f, err := FleetFrom([]*corev1.Pod{pod}, nil, []*corev1.Node{kubetest.Node("n1", "az-1", 0)}, Options{Labels: labels, PortName: "serve"})
+	f, err := FleetFrom([]*corev1.Pod{pod}, nil, nil, []*corev1.Node{kubetest.Node("n1", "az-1", 0)}, Options{Labels: labels, PortName: "serve"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -301,7 +390,7 @@ func TestFleetFromNamesInstancesByTheInstanceLabel(t *testing.T) {
 		kubetest.Pod("plain", "n1", "10.0.0.3", model("m"), kubetest.Ready(corev1.ConditionTrue)),
 		kubetest.Pod("bad", "n1", "10.0.0.4", model("m"), instance("Not_A_Name")),
 	}
-	f, err := FleetFrom(pods, nil, []*corev1.Node{kubetest.Node("n1", "az-1", 0)}, Options{Labels: Labels{Model: DefaultModelLabel}})
+	f, err := FleetFrom(pods, nil, nil, []*corev1.Node{kubetest.Node("n1", "az-1", 0)}, Options{Labels: Labels{Model: DefaultModelLabel}})
 	checkProblems(t, err, []string{`pod inference/bad: instance name "Not_A_Name" is not a valid name`})
 	want := []topology.Instance{
 		servingInstance("llama-cold-0", "10.0.0.2"),

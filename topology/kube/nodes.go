@@ -72,19 +72,27 @@ func nodeGPUs(n *corev1.Node) []topology.GPU {
 	return gpus
 }
 
-// zoneRoles gives each zone of the kept nodes its role: the ZoneRoleLabel
-// its nodes carry (they must agree), else standby when Options name it,
-// else active.
+// zoneRoles gives each zone of the kept nodes and of the instances with
+// no node (cold standbys) its role: the ZoneRoleLabel its nodes carry
+// (they must agree), else standby when Options name it, else active.
 func (m *mapping) zoneRoles(nodes []*corev1.Node) []topology.Zone {
 	labelled := map[string]topology.ZoneRole{}
 	var zones []topology.Zone
-	for _, n := range nodes {
-		zone, _ := nodeZone(n)
+	addZone := func(zone string) {
 		if !slices.ContainsFunc(zones, func(z topology.Zone) bool { return z.Name == zone }) {
 			zones = append(zones, topology.Zone{Name: zone})
 		}
+	}
+	for _, n := range nodes {
+		zone, _ := nodeZone(n)
+		addZone(zone)
 		if err := readZoneRole(n, zone, labelled); err != nil {
 			m.problem("node", "", n.Name, err)
+		}
+	}
+	for _, in := range m.instances {
+		if in.Node == "" {
+			addZone(in.Zone)
 		}
 	}
 	for i := range zones {

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -23,10 +24,11 @@ import (
 // Config says what a Source watches.
 type Config struct {
 	Client kubernetes.Interface
-	// Namespaces whose Pods and EndpointSlices are watched; none: all.
+	// Namespaces whose Pods, Deployments and EndpointSlices are watched;
+	// none: all.
 	Namespaces []string
-	// PodSelector, a label selector, narrows the Pods watched (and
-	// cached); empty: all of the namespaces' Pods.
+	// PodSelector, a label selector, narrows the Pods and Deployments
+	// watched (and cached); empty: all of the namespaces'.
 	PodSelector string
 	Options     Options
 	// SyncTimeout bounds Start's wait for the first full lists; zero
@@ -34,16 +36,17 @@ type Config struct {
 	SyncTimeout time.Duration
 }
 
-// Source follows Pods, EndpointSlices and Nodes through shared informers
-// and maps them into fleets (FleetFrom).
+// Source follows Pods, Deployments, EndpointSlices and Nodes through
+// shared informers and maps them into fleets (FleetFrom).
 type Source struct {
 	mu sync.Mutex
 	// opts is guarded by mu: SetStandbyZones changes it while Run builds.
-	opts      Options
-	pods      []cacheLister[*corev1.Pod]
-	slices    []cacheLister[*discoveryv1.EndpointSlice]
-	nodes     cacheLister[*corev1.Node]
-	factories []informers.SharedInformerFactory
+	opts        Options
+	pods        []cacheLister[*corev1.Pod]
+	deployments []cacheLister[*appsv1.Deployment]
+	slices      []cacheLister[*discoveryv1.EndpointSlice]
+	nodes       cacheLister[*corev1.Node]
+	factories   []informers.SharedInformerFactory
 	// changed holds one pending wake-up: events that come while a fleet
 	// is built coalesce into the next build.
 	changed     chan struct{}
@@ -79,6 +82,7 @@ func NewSource(cfg Config) (*Source, error) {
 	for _, ns := range s.namespaces {
 		podFactory := s.factory(cfg.Client, informers.WithNamespace(ns), selectPods)
 		s.pods = append(s.pods, watched(s, podFactory.Core().V1().Pods()))
+		s.deployments = append(s.deployments, watched(s, podFactory.Apps().V1().Deployments()))
 		sliceFactory := s.factory(cfg.Client, informers.WithNamespace(ns))
 		s.slices = append(s.slices, watched(s, sliceFactory.Discovery().V1().EndpointSlices()))
 	}
@@ -153,15 +157,16 @@ func (s *Source) Start(ctx context.Context) (*topology.Fleet, error) {
 // of each kind, why: the API server cannot be reached, or refuses the
 // credentials or the RBAC permissions.
 func (s *Source) syncError(wait context.Context) error {
-	err := fmt.Errorf("kube source: the API server's Pods, EndpointSlices and Nodes could not be listed: %w", context.Cause(wait))
+	err := fmt.Errorf("kube source: the API server's Pods, Deployments, EndpointSlices and Nodes could not be listed: %w", context.Cause(wait))
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(wait), probeTimeout)
 	defer cancel()
 	one := metav1.ListOptions{Limit: 1}
 	ns := s.namespaces[0]
 	_, podsErr := s.client.CoreV1().Pods(ns).List(ctx, one)
+	_, deploymentsErr := s.client.AppsV1().Deployments(ns).List(ctx, one)
 	_, slicesErr := s.client.DiscoveryV1().EndpointSlices(ns).List(ctx, one)
 	_, nodesErr := s.client.CoreV1().Nodes().List(ctx, one)
-	if why := errors.Join(podsErr, slicesErr, nodesErr); why != nil {
+	if why := errors.Join(podsErr, deploymentsErr, slicesErr, nodesErr); why != nil {
 		err = fmt.Errorf("%w\n%w", err, why)
 	}
 	return err
@@ -231,6 +236,10 @@ func (s *Source) build() (*topology.Fleet, error) {
 	if err != nil {
 		return nil, err
 	}
+	deployments, err := listAll(s.deployments)
+	if err != nil {
+		return nil, err
+	}
 	endpointSlices, err := listAll(s.slices)
 	if err != nil {
 		return nil, err
@@ -242,7 +251,7 @@ func (s *Source) build() (*topology.Fleet, error) {
 	s.mu.Lock()
 	opts := s.opts
 	s.mu.Unlock()
-	return FleetFrom(pods, endpointSlices, nodes, opts)
+	return FleetFrom(pods, deployments, endpointSlices, nodes, opts)
 }
 
 // SetStandbyZones replaces Options.StandbyZones, for a policy whose

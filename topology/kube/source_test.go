@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
@@ -173,5 +174,23 @@ func TestPodSelectorNarrowsThePodsWatched(t *testing.T) {
 	}
 	if _, err := NewSource(Config{Client: client, PodSelector: "team in (llm"}); err == nil {
 		t.Fatal("NewSource accepted a broken selector")
+	}
+}
+
+func TestWatchFollowsDeploymentsScaledToZero(t *testing.T) {
+	d := kubetest.Deployment("llama-cold-0", 1, coldLabels("llama"), kubetest.InZone("az-1"))
+	client := fake.NewClientset(kubetest.Node("n1", "az-1", 0), d)
+	fleets := watchClient(t, client, ns)
+	if first := next(t, fleets); first.err != nil || len(first.fleet.Instances) != 0 {
+		t.Fatalf("first fleet = %+v, %v; want no instance while the Deployment's Pod has not run", first.fleet, first.err)
+	}
+
+	d.Spec.Replicas = new(int32(0))
+	if _, err := client.AppsV1().Deployments(ns).Update(context.Background(), d, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	want := []topology.Instance{coldStandby("llama-cold-0", "llama", "az-1")}
+	if got := next(t, fleets); got.err != nil || !cmp.Equal(got.fleet.Instances, want) {
+		t.Fatalf("after scaling to 0: %+v, %v; want %+v", got.fleet, got.err, want)
 	}
 }

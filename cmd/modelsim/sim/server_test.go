@@ -17,6 +17,7 @@ import (
 	"google.golang.org/protobuf/testing/protocmp"
 
 	"github.com/inferxds/inferxds/cmd/modelsim/oip"
+	"github.com/inferxds/inferxds/internal/testpoll"
 )
 
 func TestPredictEchoesInputAndNamesInstance(t *testing.T) {
@@ -180,23 +181,11 @@ func TestAdminFailAndRecoverFlipAtRunTime(t *testing.T) {
 	s := startServer(t, Config{})
 	c := httpClient(t)
 	base := "http://" + s.Ready().HTTPAddress
-	infer := func() codes.Code {
-		_, err := oipClient(t, s).ModelInfer(testContext(t), NewInferRequest(testModel, "x"))
-		return status.Code(err)
-	}
 
 	if got := postStatus(t, c, base+"/admin/fail?status=429&code=resource_exhausted"); got != http.StatusNoContent {
 		t.Fatalf("POST /admin/fail = %d, want 204", got)
 	}
-	if got := predictStatus(t, c, s, testModel); got != 429 {
-		t.Errorf("predict after /admin/fail = %d, want 429", got)
-	}
-	if got := infer(); got != codes.ResourceExhausted {
-		t.Errorf("ModelInfer after /admin/fail = %v, want RESOURCE_EXHAUSTED", got)
-	}
-	if diff := cmp.Diff(failing, probeHealth(t, c, s)); diff != "" {
-		t.Errorf("health probes while failing (-want +got):\n%s", diff)
-	}
+	checkAnswers(t, c, s, "after /admin/fail", 429, codes.ResourceExhausted, failing)
 
 	if got := postStatus(t, c, base+"/admin/fail?rate=2"); got != http.StatusBadRequest {
 		t.Errorf("POST /admin/fail?rate=2 = %d, want 400", got)
@@ -204,15 +193,7 @@ func TestAdminFailAndRecoverFlipAtRunTime(t *testing.T) {
 	if got := postStatus(t, c, base+"/admin/recover"); got != http.StatusNoContent {
 		t.Fatalf("POST /admin/recover = %d, want 204", got)
 	}
-	if got := predictStatus(t, c, s, testModel); got != 200 {
-		t.Errorf("predict after /admin/recover = %d, want 200", got)
-	}
-	if got := infer(); got != codes.OK {
-		t.Errorf("ModelInfer after /admin/recover = %v, want OK", got)
-	}
-	if diff := cmp.Diff(healthy, probeHealth(t, c, s)); diff != "" {
-		t.Errorf("health probes after recover (-want +got):\n%s", diff)
-	}
+	checkAnswers(t, c, s, "after /admin/recover", http.StatusOK, codes.OK, healthy)
 }
 
 func TestVLLMGaugesFollowInFlightLoad(t *testing.T) {
@@ -239,7 +220,7 @@ func TestVLLMGaugesFollowInFlightLoad(t *testing.T) {
 	expect := func(what string, want [3]float64) {
 		t.Helper()
 		var got [3]float64
-		eventually(t, what, func() bool { got = gauges(); return got == want })
+		testpoll.Until(t, what, func() bool { got = gauges(); return got == want })
 	}
 
 	send(3)
@@ -262,7 +243,7 @@ func TestShutdownDrainsRequestsInFlight(t *testing.T) {
 		_, err := Predict(testContext(t), c, s.Ready().HTTPAddress, testModel, nil)
 		done <- err
 	}()
-	eventually(t, "request running", func() bool {
+	testpoll.Until(t, "request running", func() bool {
 		return scrapeGauges(t, c, s, MetricRequestsRunning)[testModel] == 1
 	})
 

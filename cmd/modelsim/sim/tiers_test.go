@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/inferxds/inferxds/drpolicy/engine"
+	"github.com/inferxds/inferxds/internal/testpoll"
 )
 
 // testLoadTime is long enough that the first probe after Start lands
@@ -38,7 +39,7 @@ func healthz(t *testing.T, c *http.Client, s *Server) (Health, int) {
 func statusesUntil(t *testing.T, c *http.Client, s *Server, want Status) []Status {
 	t.Helper()
 	var seen []Status
-	eventually(t, "status "+string(want), func() bool {
+	testpoll.Until(t, "status "+string(want), func() bool {
 		h, _ := healthz(t, c, s)
 		if len(seen) == 0 || seen[len(seen)-1] != h.Status {
 			seen = append(seen, h.Status)
@@ -52,6 +53,22 @@ func inferCode(t *testing.T, s *Server) codes.Code {
 	t.Helper()
 	_, err := oipClient(t, s).ModelInfer(testContext(t), NewInferRequest(testModel, "x"))
 	return status.Code(err)
+}
+
+// checkAnswers checks what s answers now (when says when, for the
+// failures): predict with wantHTTP, ModelInfer with wantGRPC, and its health
+// probes as wantProbes.
+func checkAnswers(t *testing.T, c *http.Client, s *Server, when string, wantHTTP int, wantGRPC codes.Code, wantProbes healthOf) {
+	t.Helper()
+	if got := predictStatus(t, c, s, testModel); got != wantHTTP {
+		t.Errorf("predict %s = %d, want %d", when, got, wantHTTP)
+	}
+	if got := inferCode(t, s); got != wantGRPC {
+		t.Errorf("ModelInfer %s = %v, want %v", when, got, wantGRPC)
+	}
+	if diff := cmp.Diff(wantProbes, probeHealth(t, c, s)); diff != "" {
+		t.Errorf("health probes %s (-want +got):\n%s", when, diff)
+	}
 }
 
 func isSleeping(t *testing.T, c *http.Client, s *Server) bool {
@@ -81,15 +98,7 @@ func TestColdLoadIsLoadingThenServing(t *testing.T) {
 	if h, code := healthz(t, c, s); h.Status != StatusLoading || code != http.StatusServiceUnavailable {
 		t.Fatalf("/healthz right after start = %+v, HTTP %d; want loading, 503", h, code)
 	}
-	if got := predictStatus(t, c, s, testModel); got != http.StatusServiceUnavailable {
-		t.Errorf("predict while loading = %d, want 503", got)
-	}
-	if got := inferCode(t, s); got != codes.Unavailable {
-		t.Errorf("ModelInfer while loading = %v, want UNAVAILABLE", got)
-	}
-	if diff := cmp.Diff(failing, probeHealth(t, c, s)); diff != "" {
-		t.Errorf("health probes while loading (-want +got):\n%s", diff)
-	}
+	checkAnswers(t, c, s, "while loading", http.StatusServiceUnavailable, codes.Unavailable, failing)
 
 	if seen := statusesUntil(t, c, s, StatusServing); !cmp.Equal(seen, []Status{StatusLoading, StatusServing}) {
 		t.Errorf("statuses seen = %v, want loading then serving", seen)
@@ -114,15 +123,7 @@ func TestStartAsleepLoadsThenSleepsUntilWoken(t *testing.T) {
 	if !isSleeping(t, c, s) || sleepingGaugeValue(t, c, s) != 1 {
 		t.Errorf("is_sleeping %v, %s %v; want true and 1", isSleeping(t, c, s), MetricSleeping, sleepingGaugeValue(t, c, s))
 	}
-	if got := predictStatus(t, c, s, testModel); got != http.StatusServiceUnavailable {
-		t.Errorf("predict asleep = %d, want 503", got)
-	}
-	if got := inferCode(t, s); got != codes.Unavailable {
-		t.Errorf("ModelInfer asleep = %v, want UNAVAILABLE", got)
-	}
-	if diff := cmp.Diff(failing, probeHealth(t, c, s)); diff != "" {
-		t.Errorf("health probes asleep (-want +got):\n%s", diff)
-	}
+	checkAnswers(t, c, s, "asleep", http.StatusServiceUnavailable, codes.Unavailable, failing)
 }
 
 func TestWakeUpServesAndSleepStopsServingAgain(t *testing.T) {
@@ -286,7 +287,7 @@ func TestShutdownEndsAWakeUpInProgress(t *testing.T) {
 	s := startServer(t, Config{StartAsleep: true, WarmLoadTime: time.Hour})
 	woke := make(chan error, 1)
 	go func() { woke <- s.WakeUp(testContext(t)) }()
-	eventually(t, "waking", func() bool { return s.Status() == StatusWaking })
+	testpoll.Until(t, "waking", func() bool { return s.Status() == StatusWaking })
 	if err := s.Shutdown(testContext(t)); err != nil {
 		t.Fatalf("Shutdown: %v", err)
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/inferxds/inferxds/drpolicy/dr"
 	"github.com/inferxds/inferxds/topology"
+	kubetopo "github.com/inferxds/inferxds/topology/kube"
 )
 
 // FieldManager is the server-side apply field manager of every write.
@@ -27,8 +28,9 @@ type Config struct {
 	Namespace string
 	// Templates are the Pod templates of created instances.
 	Templates Templates
-	// Labels are the label keys written; empty keys are the defaults.
-	Labels Labels
+	// Labels are the label keys written (the Kubernetes source's); empty
+	// keys are the defaults.
+	Labels kubetopo.Labels
 	// HTTP wakes Pods (POST /wake_up); nil is a client without timeout,
 	// the action's context bounding it.
 	HTTP *http.Client
@@ -42,7 +44,7 @@ type Actuator struct {
 	client    kubernetes.Interface
 	ns        string
 	templates Templates
-	labels    Labels
+	labels    keys
 	http      *http.Client
 	poll      time.Duration
 	log       *slog.Logger
@@ -59,7 +61,7 @@ func New(cfg Config) (*Actuator, error) {
 		return nil, errors.New("kube actuator: no namespace")
 	}
 	a := &Actuator{
-		client: cfg.Client, ns: cfg.Namespace, templates: cfg.Templates, labels: cfg.Labels.orDefault(),
+		client: cfg.Client, ns: cfg.Namespace, templates: cfg.Templates, labels: newKeys(cfg.Labels),
 		http: cfg.HTTP, poll: cfg.PollInterval, log: cfg.Logger,
 	}
 	if a.http == nil {

@@ -113,7 +113,7 @@ func getDeployment(t *testing.T, c kubernetes.Interface, name string) *appsv1.De
 
 func podOf(t *testing.T, c kubernetes.Interface, instance string) *corev1.Pod {
 	t.Helper()
-	pods, err := c.CoreV1().Pods(ns).List(context.Background(), metav1.ListOptions{LabelSelector: DefaultLabels().Instance + "=" + instance})
+	pods, err := c.CoreV1().Pods(ns).List(context.Background(), metav1.ListOptions{LabelSelector: kubetopo.DefaultInstanceLabel + "=" + instance})
 	if err != nil || len(pods.Items) != 1 {
 		t.Fatalf("pods of %s: %v, %d found", instance, err, len(pods.Items))
 	}
@@ -131,7 +131,7 @@ func replayChangesNothing(t *testing.T, act *Actuator, c kubernetes.Interface, a
 
 func waitNoPod(t *testing.T, c kubernetes.Interface, instance string) {
 	t.Helper()
-	kubetest.WaitNoPod(t, c, ns, DefaultInstanceLabel+"="+instance)
+	kubetest.WaitNoPod(t, c, ns, kubetopo.DefaultInstanceLabel+"="+instance)
 }
 
 var coldCreate = dr.Action{Kind: dr.ActionCreate, Model: "llama", Instance: "llama-cold-1", Zone: "az-1", Tier: topology.TierCold}

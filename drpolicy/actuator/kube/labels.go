@@ -1,35 +1,18 @@
 package kube
 
-import kubetopo "github.com/inferxds/inferxds/topology/kube"
+import (
+	"cmp"
 
-// DefaultInstanceLabel is the label tying a Pod to the instance the
-// actuator made it for, which the Kubernetes fleet source names it by.
-const DefaultInstanceLabel = kubetopo.DefaultInstanceLabel
+	kubetopo "github.com/inferxds/inferxds/topology/kube"
+)
 
-// Labels are the label keys the actuator writes: the Kubernetes fleet
-// source's model, tier and role keys, which it reads, and the instance key.
-type Labels struct {
-	kubetopo.Labels
-	Instance string
-}
+// keys are the label keys the actuator writes: the Kubernetes fleet
+// source's, which it reads, each empty one the default.
+type keys struct{ kubetopo.Labels }
 
-// DefaultLabels are the inferxds.io/ keys.
-func DefaultLabels() Labels {
-	return Labels{Labels: kubetopo.DefaultLabels(), Instance: DefaultInstanceLabel}
-}
-
-// orDefault fills each empty key with its default.
-func (l Labels) orDefault() Labels {
-	d := DefaultLabels()
-	return Labels{
-		Labels:   kubetopo.Labels{Model: or(l.Model, d.Model), Tier: or(l.Tier, d.Tier), Role: or(l.Role, d.Role)},
-		Instance: or(l.Instance, d.Instance),
-	}
-}
-
-func or(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
+func newKeys(l kubetopo.Labels) keys {
+	d := kubetopo.DefaultLabels()
+	return keys{kubetopo.Labels{
+		Model: cmp.Or(l.Model, d.Model), Tier: cmp.Or(l.Tier, d.Tier), Role: cmp.Or(l.Role, d.Role), Instance: cmp.Or(l.Instance, d.Instance),
+	}}
 }

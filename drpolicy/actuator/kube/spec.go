@@ -38,7 +38,7 @@ func startTier(t topology.Tier) topology.Tier {
 	return t
 }
 
-func (l Labels) instance(a dr.Action, tier topology.Tier) map[string]string {
+func (l keys) instance(a dr.Action, tier topology.Tier) map[string]string {
 	labels := l.For(a.Model, tier, createdRole(a))
 	labels[l.Instance] = a.Instance
 	return labels
@@ -47,7 +47,7 @@ func (l Labels) instance(a dr.Action, tier topology.Tier) map[string]string {
 // podTemplate makes the model's template the instance's: its labels, the
 // tier it starts at, node affinity to the placement, and its GPUs. tmpl is
 // modified.
-func (l Labels) podTemplate(tmpl *corev1ac.PodTemplateSpecApplyConfiguration, a dr.Action) *corev1ac.PodTemplateSpecApplyConfiguration {
+func (l keys) podTemplate(tmpl *corev1ac.PodTemplateSpecApplyConfiguration, a dr.Action) *corev1ac.PodTemplateSpecApplyConfiguration {
 	tier := startTier(a.Tier)
 	tmpl.WithLabels(l.instance(a, tier))
 	if tmpl.Spec == nil {
@@ -111,7 +111,7 @@ func withResource(list *corev1.ResourceList, name corev1.ResourceName, q resourc
 
 // deployment is a created standby's Deployment: one replica, none for a
 // cold standby, selected by the instance label.
-func (l Labels) deployment(namespace string, a dr.Action, tmpl *corev1ac.PodTemplateSpecApplyConfiguration) *appsv1ac.DeploymentApplyConfiguration {
+func (l keys) deployment(namespace string, a dr.Action, tmpl *corev1ac.PodTemplateSpecApplyConfiguration) *appsv1ac.DeploymentApplyConfiguration {
 	replicas := int32(1)
 	if a.Tier == topology.TierCold {
 		replicas = 0
@@ -125,7 +125,7 @@ func (l Labels) deployment(namespace string, a dr.Action, tmpl *corev1ac.PodTemp
 }
 
 // pod is an emergency instance's bare Pod.
-func (l Labels) pod(namespace string, a dr.Action, tmpl *corev1ac.PodTemplateSpecApplyConfiguration) *corev1ac.PodApplyConfiguration {
+func (l keys) pod(namespace string, a dr.Action, tmpl *corev1ac.PodTemplateSpecApplyConfiguration) *corev1ac.PodApplyConfiguration {
 	t := l.podTemplate(tmpl, a)
 	p := corev1ac.Pod(a.Instance, namespace).WithSpec(t.Spec)
 	if t.ObjectMetaApplyConfiguration != nil {

@@ -4,11 +4,10 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/inferxds/inferxds/internal/testbin"
 	"github.com/inferxds/inferxds/topology"
 )
 
@@ -32,17 +31,13 @@ func TestMain(m *testing.M) {
 }
 
 func run(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "inferxds-local-bin-")
+	bins, remove, err := testbin.BuildAll("inferxds-local-bin-", "github.com/inferxds/inferxds/cmd/modelsim")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "local:", err)
 		return 1
 	}
-	defer os.RemoveAll(dir)
-	modelsimBin = filepath.Join(dir, "modelsim")
-	if msg, err := exec.Command("go", "build", "-o", modelsimBin, "github.com/inferxds/inferxds/cmd/modelsim").CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "local: go build modelsim: %v\n%s", err, msg)
-		return 1
-	}
+	defer remove()
+	modelsimBin = bins[0]
 	return m.Run()
 }
 

@@ -1,7 +1,7 @@
-// Package kubetest builds the Pods, Nodes and EndpointSlices that tests of
-// the Kubernetes fleet source and actuator need, and creates them in an API
-// server as a kubelet and the EndpointSlice controller would leave them
-// (status included). It is for tests only.
+// Package kubetest builds the Pods, Deployments, Nodes and EndpointSlices
+// that tests of the Kubernetes fleet source and actuator need, and creates
+// them in an API server as a kubelet and the EndpointSlice controller
+// would leave them (status included). It is for tests only.
 package kubetest
 
 import (
@@ -10,6 +10,7 @@ import (
 	"maps"
 	"testing"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -108,6 +109,31 @@ func Node(name, zone string, gpus int64, labels ...string) *corev1.Node {
 	return n
 }
 
+// DeploymentNameLabel is the label a Deployment that Deployment builds
+// selects its Pods by.
+const DeploymentNameLabel = "app.kubernetes.io/name"
+
+// Deployment is a Deployment of replicas in Namespace with labels on it and
+// on its Pod template, selecting its Pods by DeploymentNameLabel=name; its
+// template is Pod's container with opts applied.
+func Deployment(name string, replicas int32, labels map[string]string, opts ...PodOption) *appsv1.Deployment {
+	selector := map[string]string{DeploymentNameLabel: name}
+	template := Pod(name, "", "", labels, append([]PodOption{WithLabels(selector)}, opts...)...)
+	return &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Namespace: Namespace, Name: name, Labels: maps.Clone(labels)},
+		Spec: appsv1.DeploymentSpec{
+			Replicas: &replicas,
+			Selector: &metav1.LabelSelector{MatchLabels: selector},
+			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: template.Labels, Annotations: template.Annotations}, Spec: template.Spec},
+		},
+	}
+}
+
+// InZone makes the Pod (template) require a node of zone by nodeSelector.
+func InZone(zone string) PodOption {
+	return func(p *corev1.Pod) { p.Spec.NodeSelector = map[string]string{corev1.LabelTopologyZone: zone} }
+}
+
 // Endpoint is one Pod's entry in a Slice; nil conditions are left unsaid.
 type Endpoint struct {
 	Pod                         string
@@ -139,7 +165,7 @@ func Port(name string, number int32) discoveryv1.EndpointPort {
 	return discoveryv1.EndpointPort{Name: &name, Port: &number}
 }
 
-// Create creates the objects (Nodes, Pods, EndpointSlices) in an API
+// Create creates the objects (Nodes, Pods, Deployments, EndpointSlices) in an API
 // server, with the Node and Pod status they were built with, creating
 // Namespace first if needed.
 func Create(ctx context.Context, t testing.TB, client kubernetes.Interface, objs ...any) {
@@ -172,6 +198,9 @@ func create(ctx context.Context, client kubernetes.Interface, obj any) error {
 		}
 		created.Status = o.Status
 		_, err = client.CoreV1().Pods(o.Namespace).UpdateStatus(ctx, created, metav1.UpdateOptions{})
+		return err
+	case *appsv1.Deployment:
+		_, err := client.AppsV1().Deployments(o.Namespace).Create(ctx, o, metav1.CreateOptions{})
 		return err
 	case *discoveryv1.EndpointSlice:
 		_, err := client.DiscoveryV1().EndpointSlices(o.Namespace).Create(ctx, o, metav1.CreateOptions{})
