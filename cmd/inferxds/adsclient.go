@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"slices"
 	"strings"
@@ -63,12 +64,12 @@ func fetchResources(ctx context.Context, stream adsStream, quiet time.Duration) 
 }
 
 func (f *adsFetch) run(ctx context.Context) error {
+	responses, errs := f.receive(ctx)
 	for _, typeURL := range []string{resource.ListenerType, resource.ClusterType} {
 		if err := f.subscribe(typeURL, nil); err != nil {
-			return err
+			return f.streamError(ctx, err, errs)
 		}
 	}
-	responses, errs := f.receive(ctx)
 	quiet := time.NewTimer(f.quiet)
 	defer quiet.Stop()
 	for {
@@ -79,7 +80,7 @@ func (f *adsFetch) run(ctx context.Context) error {
 			return f.incomplete(err)
 		case r := <-responses:
 			if err := f.handle(r); err != nil {
-				return err
+				return f.streamError(ctx, err, errs)
 			}
 			quiet.Reset(f.quiet)
 		case <-quiet.C:
@@ -109,6 +110,21 @@ func (f *adsFetch) receive(ctx context.Context) (<-chan adsResponse, <-chan erro
 		}
 	}()
 	return responses, errs
+}
+
+// streamError is err, or, when a send found the stream ended (io.EOF),
+// the status the server ended it with (a refusal, say), which only the
+// receiving side is given.
+func (f *adsFetch) streamError(ctx context.Context, err error, errs <-chan error) error {
+	if !errors.Is(err, io.EOF) {
+		return err
+	}
+	select {
+	case recvErr := <-errs:
+		return f.incomplete(recvErr)
+	case <-ctx.Done():
+		return f.incomplete(err)
+	}
 }
 
 func (f *adsFetch) handle(r adsResponse) error {

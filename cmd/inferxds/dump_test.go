@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
 	"net"
 	"strings"
 	"testing"
@@ -21,6 +22,8 @@ import (
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	serverv3 "github.com/envoyproxy/go-control-plane/pkg/server/v3"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 	"sigs.k8s.io/yaml"
@@ -184,6 +187,27 @@ func TestDumpReceivesEveryTypeLikeAProxy(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// endedStream is an ADS stream the server has ended with status: sends
+// find only io.EOF, as gRPC's do, and receives get the status.
+type endedStream struct{ status error }
+
+func (s endedStream) subscribe(string, []string) error { return io.EOF }
+func (s endedStream) ack(adsResponse) error            { return io.EOF }
+func (s endedStream) recv() (adsResponse, error)       { return adsResponse{}, s.status }
+
+// TestFetchOnARefusedStreamSaysWhy: when the server refuses the stream
+// before a request is sent, the error is the server's status, not the
+// send's io.EOF.
+func TestFetchOnARefusedStreamSaysWhy(t *testing.T) {
+	refused := status.Error(codes.PermissionDenied, `request names node "edge-2"`)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second) // hang guard
+	defer cancel()
+	_, err := fetchResources(ctx, endedStream{refused}, time.Second)
+	if status.Code(err) != codes.PermissionDenied || !strings.Contains(err.Error(), `request names node "edge-2"`) {
+		t.Errorf("err = %v, want the server's PermissionDenied", err)
 	}
 }
 

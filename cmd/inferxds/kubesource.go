@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -84,7 +86,7 @@ func (s sources) openKube(ctx context.Context, logger *slog.Logger) (*topology.F
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	klog.SetSlogLogger(logger.With("component", "client-go"))
+	logClientGoTo(logger)
 	src, err := kube.NewSource(cfg)
 	if err != nil {
 		return nil, nil, nil, err
@@ -94,6 +96,54 @@ func (s sources) openKube(ctx context.Context, logger *slog.Logger) (*topology.F
 		return nil, nil, nil, problems
 	}
 	return fleet, pol, &kubeFleet{source: src, problems: problems}, nil
+}
+
+// clientGoLog carries client-go's log lines to the logger of the serve that
+// runs now. klog's logger is process-wide and may be set only before any
+// goroutine logs through it, so it is set once, to a handler that forwards
+// to current; each serve swaps current instead.
+var clientGoLog struct {
+	once    sync.Once
+	current atomic.Pointer[slog.Logger]
+}
+
+func logClientGoTo(logger *slog.Logger) {
+	clientGoLog.current.Store(logger.With("component", "client-go"))
+	clientGoLog.once.Do(func() { klog.SetSlogLogger(slog.New(currentLogHandler{})) })
+}
+
+// currentLogHandler is clientGoLog.current's handler with the attributes
+// and groups client-go added (WithAttrs, WithGroup) applied.
+type currentLogHandler struct {
+	with []func(slog.Handler) slog.Handler
+}
+
+func (h currentLogHandler) handler() slog.Handler {
+	out := clientGoLog.current.Load().Handler()
+	for _, with := range h.with {
+		out = with(out)
+	}
+	return out
+}
+
+func (h currentLogHandler) Enabled(ctx context.Context, level slog.Level) bool {
+	return h.handler().Enabled(ctx, level)
+}
+
+func (h currentLogHandler) Handle(ctx context.Context, r slog.Record) error {
+	return h.handler().Handle(ctx, r)
+}
+
+func (h currentLogHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return h.and(func(next slog.Handler) slog.Handler { return next.WithAttrs(attrs) })
+}
+
+func (h currentLogHandler) WithGroup(name string) slog.Handler {
+	return h.and(func(next slog.Handler) slog.Handler { return next.WithGroup(name) })
+}
+
+func (h currentLogHandler) and(with func(slog.Handler) slog.Handler) currentLogHandler {
+	return currentLogHandler{with: append(slices.Clip(h.with), with)}
 }
 
 // sourceConfig is the Kubernetes source's configuration. Without

@@ -118,7 +118,7 @@ func httpStatus(t *testing.T, url, auth string) int {
 	if auth != "" {
 		req.Header.Set("Authorization", auth)
 	}
-	resp, err := (&http.Client{Timeout: 2 * time.Second}).Do(req)
+	resp, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
 	if err != nil {
 		t.Fatalf("GET %s: %v", url, err)
 	}

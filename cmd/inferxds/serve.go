@@ -118,6 +118,10 @@ func serve(ctx context.Context, cfg config, logw io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// What the sources started (the Kubernetes informers) stops when serve
+	// returns, also when it fails before serving.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	fleet, pol, kubeFleet, err := cfg.sources().open(ctx, logger)
 	if err != nil {
 		return err

@@ -49,7 +49,7 @@ func startServe(t *testing.T, args ...string) *served {
 			t.Errorf("serve did not stop within 10s of cancel")
 		}
 	})
-	waitFor(t, 5*time.Second, func() error {
+	waitFor(t, 30*time.Second, func() error {
 		select {
 		case code := <-exited:
 			t.Fatalf("serve exited %d:\n%s", code, s.logs)
@@ -89,7 +89,7 @@ func (s *served) dump(t *testing.T, zone string, delta bool) (string, error) {
 
 func (s *served) get(t *testing.T, path string) string {
 	t.Helper()
-	client := http.Client{Timeout: 2 * time.Second}
+	client := http.Client{Timeout: 30 * time.Second}
 	resp, err := client.Get("http://" + s.MetricsAddress + path)
 	if err != nil {
 		t.Fatalf("GET %s: %v", path, err)
@@ -153,7 +153,7 @@ func TestServeHotReloadKeepsLastGoodPolicy(t *testing.T) {
 
 	editFile(t, policy, `rto: "5m"`, `rto: "five minutes"`)
 	location := fmt.Sprintf("dr-policy.yaml:%d", lineOf(t, policy, "five minutes"))
-	waitFor(t, 5*time.Second, func() error {
+	waitFor(t, 30*time.Second, func() error {
 		if !lineHas(s.logs.String(), location, "rto") {
 			return fmt.Errorf("no log line names %s and rto:\n%s", location, s.logs)
 		}
@@ -168,7 +168,7 @@ func TestServeHotReloadKeepsLastGoodPolicy(t *testing.T) {
 
 	editFile(t, policy, `"gpt-4-8b"`, `"gpt-5"`)
 	editFile(t, policy, `rto: "five minutes"`, `rto: "5m"`)
-	waitFor(t, 3*time.Second, func() error {
+	waitFor(t, 30*time.Second, func() error {
 		out, err := s.dump(t, "az-1", true)
 		if err != nil {
 			return err

@@ -2,12 +2,19 @@ package main
 
 import (
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
+	"time"
+
+	"k8s.io/klog/v2"
+
+	"github.com/inferxds/inferxds/internal/testlog"
 )
 
 func TestOneSourceWithoutTheOtherIsAnError(t *testing.T) {
@@ -102,6 +109,30 @@ func TestKubeSourceGivesUpWhenTheAPIServerDoesNotAnswer(t *testing.T) {
 		"--policy-dir", policyDir, "--kubeconfig", writeKubeconfig(t, "https://"+addr), "--kube-sync-timeout", "1s")
 	if want := "could not be listed: no answer within 1s"; r.code != 1 || !strings.Contains(r.stderr, want) || !strings.Contains(r.stderr, "connection refused") {
 		t.Errorf("exit %d, stderr %q; want 1, %q and why", r.code, r.stderr, want)
+	}
+	waitFor(t, 30*time.Second, func() error {
+		if n := strings.Count(goroutineStacks(), "client-go/tools/cache.(*Reflector).Run"); n != 0 {
+			return fmt.Errorf("%d informers still run after serve gave up", n)
+		}
+		return nil
+	})
+}
+
+func goroutineStacks() string {
+	buf := make([]byte, 1<<20)
+	return string(buf[:runtime.Stack(buf, true)])
+}
+
+// TestClientGoLogsGoToTheLatestServe: client-go's lines (klog's
+// process-wide logger) reach the logger of the serve that started last,
+// with their own attributes, and no earlier one's.
+func TestClientGoLogsGoToTheLatestServe(t *testing.T) {
+	var earlier, latest testlog.Buffer
+	logClientGoTo(slog.New(slog.NewTextHandler(&earlier, nil)))
+	logClientGoTo(slog.New(slog.NewTextHandler(&latest, nil)))
+	klog.Background().WithValues("resource", "pods").WithName("reflector").Info("watch ended")
+	if earlier.String() != "" || !lineHas(latest.String(), `msg="watch ended"`, "component=client-go", "resource=pods") {
+		t.Errorf("earlier serve's log:\n%s\nlatest serve's log:\n%s\nwant the line only in the latest, with component=client-go and resource=pods", &earlier, &latest)
 	}
 }
 
