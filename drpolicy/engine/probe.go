@@ -165,27 +165,17 @@ const DeepProbeInput = "inferxds-deep-probe"
 // /v1/models/<model>/predict with DeepProbeInput. corrupt reports a served
 // answer that is wrong; err a request that got no answer.
 func ProbeDeep(ctx context.Context, c *http.Client, addr, model string) (corrupt bool, err error) {
-	body, _ := json.Marshal(map[string]string{"input": DeepProbeInput})
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+addr+"/v1/models/"+model+"/predict", bytes.NewReader(body))
-	if err != nil {
-		return false, err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := c.Do(req)
-	if err != nil {
-		return false, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return false, fmt.Errorf("deep probe %s: HTTP %d", addr, resp.StatusCode)
-	}
 	var got struct {
 		Output string `json:"output"`
 	}
-	if err := json.NewDecoder(io.LimitReader(resp.Body, maxHealthBody)).Decode(&got); err != nil || got.Output != DeepProbeInput {
-		return true, fmt.Errorf("deep probe %s: model %s answered %q, want %q", addr, model, got.Output, DeepProbeInput)
+	answered, err := postForAnswer(ctx, c, addr, "/v1/models/"+model+"/predict", map[string]string{"input": DeepProbeInput}, &got)
+	if !answered {
+		return false, err
 	}
-	return false, nil
+	if err == nil && got.Output == DeepProbeInput {
+		return false, nil
+	}
+	return true, fmt.Errorf("deep probe %s: model %s answered %q, want %q", addr, model, got.Output, DeepProbeInput)
 }
 
 // ProbeCompletion asks an instance that speaks OpenAI's API (vLLM) to run
@@ -193,8 +183,34 @@ func ProbeDeep(ctx context.Context, c *http.Client, addr, model string) (corrupt
 // prompt, temperature 0 and max_tokens. corrupt reports an answer whose
 // text lacks the expected one; err a request that got no answer.
 func ProbeCompletion(ctx context.Context, c *http.Client, addr string, dp drpolicy.DeepProbe) (corrupt bool, err error) {
-	body, _ := json.Marshal(completionRequest{Model: dp.Model, Prompt: dp.Prompt, MaxTokens: dp.MaxTokens})
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+addr+"/v1/completions", bytes.NewReader(body))
+	var got struct {
+		Choices []struct {
+			Text string `json:"text"`
+		} `json:"choices"`
+	}
+	req := completionRequest{Model: dp.Model, Prompt: dp.Prompt, MaxTokens: dp.MaxTokens}
+	answered, err := postForAnswer(ctx, c, addr, "/v1/completions", req, &got)
+	if !answered {
+		return false, err
+	}
+	if err != nil || len(got.Choices) == 0 {
+		return true, fmt.Errorf("deep probe %s: no completion in the answer", addr)
+	}
+	if text := got.Choices[0].Text; !strings.Contains(text, dp.Expect) {
+		return true, fmt.Errorf("deep probe %s: %q completed as %q, want it to contain %q", addr, dp.Prompt, text, dp.Expect)
+	}
+	return false, nil
+}
+
+// postForAnswer POSTs body as JSON to path on addr and decodes a 200 reply
+// into answer. answered is false, with the error, when no 200 came; true
+// with a decoding error when the reply was not the JSON asked for.
+func postForAnswer(ctx context.Context, c *http.Client, addr, path string, body, answer any) (answered bool, err error) {
+	data, err := json.Marshal(body)
+	if err != nil {
+		return false, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+addr+path, bytes.NewReader(data))
 	if err != nil {
 		return false, err
 	}
@@ -207,18 +223,7 @@ func ProbeCompletion(ctx context.Context, c *http.Client, addr string, dp drpoli
 	if resp.StatusCode != http.StatusOK {
 		return false, fmt.Errorf("deep probe %s: HTTP %d", addr, resp.StatusCode)
 	}
-	var got struct {
-		Choices []struct {
-			Text string `json:"text"`
-		} `json:"choices"`
-	}
-	if err := json.NewDecoder(io.LimitReader(resp.Body, maxHealthBody)).Decode(&got); err != nil || len(got.Choices) == 0 {
-		return true, fmt.Errorf("deep probe %s: no completion in the answer", addr)
-	}
-	if text := got.Choices[0].Text; !strings.Contains(text, dp.Expect) {
-		return true, fmt.Errorf("deep probe %s: %q completed as %q, want it to contain %q", addr, dp.Prompt, text, dp.Expect)
-	}
-	return false, nil
+	return true, json.NewDecoder(io.LimitReader(resp.Body, maxHealthBody)).Decode(answer)
 }
 
 // completionRequest is OpenAI's completion request, greedy so that the
