@@ -63,16 +63,8 @@ type deltaClient struct {
 
 func dialDelta(t *testing.T, cp *controlPlane, nodeID, zone string) *deltaClient {
 	t.Helper()
-	conn, err := grpc.NewClient(cp.XDSAddress, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(func() {
-		cancel()
-		_ = conn.Close()
-	})
-	stream, err := discoveryv3.NewAggregatedDiscoveryServiceClient(conn).DeltaAggregatedResources(ctx)
+	ads, ctx := dialADS(t, cp)
+	stream, err := ads.DeltaAggregatedResources(ctx)
 	if err != nil {
 		t.Fatalf("open delta ADS stream: %v", err)
 	}
@@ -147,4 +139,20 @@ func resourceNames(resp *discoveryv3.DeltaDiscoveryResponse) []string {
 		names = append(names, r.GetName())
 	}
 	return names
+}
+
+// dialADS connects to cp's xDS port in plaintext for the rest of the test
+// and returns an ADS client and the context its streams run in.
+func dialADS(t *testing.T, cp *controlPlane) (discoveryv3.AggregatedDiscoveryServiceClient, context.Context) {
+	t.Helper()
+	conn, err := grpc.NewClient(cp.XDSAddress, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(func() {
+		cancel()
+		_ = conn.Close()
+	})
+	return discoveryv3.NewAggregatedDiscoveryServiceClient(conn), ctx
 }
