@@ -195,7 +195,7 @@ func modelPod(name, node, model string, port int, opts ...kubetest.PodOption) *c
 
 // startKubeControlPlane starts `serve --source kube` with policy, watching
 // the API server kubeconfig names, and waits until it listens.
-func startKubeControlPlane(t testing.TB, kubeconfig, policy string) *controlPlane {
+func startKubeControlPlane(t testing.TB, kubeconfig, policy string, args ...string) *controlPlane {
 	t.Helper()
 	dir := t.TempDir()
 	cp := &controlPlane{policyPath: filepath.Join(dir, "policy", "models.yaml")}
@@ -204,11 +204,12 @@ func startKubeControlPlane(t testing.TB, kubeconfig, policy string) *controlPlan
 	}
 	cp.writePolicy(t, policy)
 	ready := filepath.Join(dir, "ready.json")
-	cp.proc = startProcess(t, "inferxds serve --source kube", binaries.inferxds, "serve", "--insecure",
+	serveArgs := []string{"serve", "--insecure",
 		"--source", "kube", "--kubeconfig", kubeconfig, "--kube-namespaces", kubetest.Namespace,
 		"--policy-dir", filepath.Dir(cp.policyPath),
 		"--xds-address", "127.0.0.1:0", "--metrics-address", "127.0.0.1:0", "--envoy-listen-address", "127.0.0.1:0",
-		"--ready-file", ready)
+		"--ready-file", ready}
+	cp.proc = startProcess(t, "inferxds serve --source kube", binaries.inferxds, append(serveArgs, args...)...)
 	cp.proc.readReadyFile(t, ready, cp)
 	return cp
 }
