@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"io/fs"
-	"net"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -12,6 +11,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/inferxds/inferxds/deploy"
+	"github.com/inferxds/inferxds/drpolicy/actuator/local"
 	"github.com/inferxds/inferxds/topology"
 )
 
@@ -41,7 +41,7 @@ func demoFleet() (*topology.Fleet, error) {
 			node.GPUs = append(node.GPUs, gpu)
 		}
 	}
-	ports, err := freePorts(len(fleet.Instances))
+	ports, err := local.FreePorts(len(fleet.Instances))
 	if err != nil {
 		return nil, err
 	}
@@ -49,27 +49,6 @@ func demoFleet() (*topology.Fleet, error) {
 		fleet.Instances[i].Address, fleet.Instances[i].Port = "127.0.0.1", ports[i]
 	}
 	return fleet, nil
-}
-
-// freePorts returns n distinct ports free on 127.0.0.1 now, holding each
-// until all are picked so none is handed out twice.
-func freePorts(n int) ([]uint32, error) {
-	var ports []uint32
-	var held []net.Listener
-	defer func() {
-		for _, l := range held {
-			l.Close()
-		}
-	}()
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, fmt.Errorf("pick a free port: %w", err)
-		}
-		held = append(held, l)
-		ports = append(ports, uint32(l.Addr().(*net.TCPAddr).Port))
-	}
-	return ports, nil
 }
 
 // writeDemoInputs writes the example policy and fleet into dir, as a

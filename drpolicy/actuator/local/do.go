@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"sync"
 
 	"github.com/inferxds/inferxds/drpolicy/dr"
@@ -160,10 +159,9 @@ func (a *Actuator) stop(rec *record, act dr.Action) (topology.Instance, error) {
 
 // freePort returns a loopback TCP port nothing listens on now.
 func freePort() (uint32, error) {
-	l, err := net.Listen("tcp", net.JoinHostPort(loopback, "0"))
+	ports, err := FreePorts(1)
 	if err != nil {
 		return 0, err
 	}
-	defer l.Close()
-	return uint32(l.Addr().(*net.TCPAddr).Port), nil
+	return ports[0], nil
 }
