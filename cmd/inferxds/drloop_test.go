@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -18,6 +19,7 @@ import (
 	"time"
 
 	"github.com/inferxds/inferxds/cmd/modelsim/sim"
+	"github.com/inferxds/inferxds/drpolicy/actuator/local"
 	"github.com/inferxds/inferxds/drpolicy/dr"
 )
 
@@ -275,13 +277,13 @@ func TestServeDRLocalRecoversACrashedPrimary(t *testing.T) {
 	}
 }
 
-// freeAddress is a 127.0.0.1 address nothing listens on now.
+// freeAddress is a 127.0.0.1 address nothing listens on now, for a model
+// server serve starts later (see local.FreePorts).
 func freeAddress(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	ports, err := local.FreePorts(1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().String()
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(int(ports[0])))
 }
